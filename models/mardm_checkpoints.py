@@ -68,12 +68,16 @@ def load_mardm(checkpoints_dir, name, ae_name="AE", dataset_name="t2m", mardm_ar
     state = take_key(load_file(mardm_path, "MARDM checkpoint"), state_key, mardm_path, "MARDM checkpoint")
     load_strict(mardm, state, mardm_path, "MARDM checkpoint", allowed_missing=("clip_model.",))
 
-    ae = build_ae(ae_arch)
-    state = take_key(load_file(ae_path, "AE checkpoint"), "ae", ae_path, "AE checkpoint")
-    load_strict(ae, state, ae_path, "AE checkpoint")
-
+    ae = load_ae(ae_path, ae_arch)
     mean, std = load_mean_std(mean_path, std_path)
     return MardmNetworks(mardm.eval(), ae.eval(), mean, std)
+
+
+def load_ae(path, arch="AE_Model"):
+    """An AE from a `{'ae': state_dict}` file (latest.tar / net_best_fid.tar), in eval mode."""
+    ae = build_ae(arch)
+    state = take_key(load_file(path, "AE checkpoint"), "ae", path, "AE checkpoint")
+    return load_strict(ae, state, path, "AE checkpoint").eval()
 
 
 def load_length_estimator(checkpoints_dir, dataset_name="t2m", input_size=512, output_size=50):

@@ -1,0 +1,128 @@
+"""Training of MARDM's two stages as the reference does it (train_AE.py, train_MARDM.py), wired for Lightning.
+
+* `AETrainModule`: SmoothL1 on all dims + SmoothL1 on the joint-position dims [4:67]; AdamW with linear
+  warm-up and MultiStepLR.
+* `MARDMTrainModule`: the reference `forward_loss` on frozen AE latents (cosine masking over the padded length,
+  10 % noise / 88 % mask latent / rest kept, loss on masked tokens only, `diffmlps_batch_mul` repeats, condition
+  drop inside the model) with an EMA copy, which is what gets sampled from.
+Both export the original on-disk formats (`{'ae': ...}`, `{'mardm', 'ema_mardm', ...}`) via `export_state`.
+"""
+import copy
+import math
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from models.mardm_checkpoints import build_ae, build_mardm
+from models.mardm_sampler import lengths_to_padding_mask
+
+
+def warmup_multistep(optimizer, warmup_iters, milestones, gamma):
+    def factor(it):
+        decay = gamma ** sum(it >= m for m in milestones)
+        return decay * min(1.0, (it + 1) / (warmup_iters + 1))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class AETrainModule(L.LightningModule):
+    def __init__(self, ae_arch, lr=2e-4, weight_decay=0.0, warmup_iters=2000, milestones=(150000, 250000),
+                 gamma=0.05, recons_joint_weight=1.0):
+        super().__init__()
+        self.save_hyperparameters()
+        self.ae = build_ae(ae_arch)
+
+    def loss(self, motion):
+        pred = self.ae(motion)
+        return (F.smooth_l1_loss(pred, motion)
+                + self.hparams.recons_joint_weight * F.smooth_l1_loss(pred[..., 4:67], motion[..., 4:67]))
+
+    def training_step(self, motion, batch_idx):
+        loss = self.loss(motion)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, motion, batch_idx):
+        self.log("val/loss", self.loss(motion), prog_bar=True)
+
+    def configure_optimizers(self):
+        h = self.hparams
+        optimizer = torch.optim.AdamW(self.ae.parameters(), lr=h.lr, betas=(0.9, 0.99), weight_decay=h.weight_decay)
+        scheduler = warmup_multistep(optimizer, h.warmup_iters, h.milestones, h.gamma)
+        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
+
+    def export_state(self):
+        return {"ae": self.ae.state_dict(), "ep": self.current_epoch, "total_it": self.global_step}
+
+
+class MARDMTrainModule(L.LightningModule):
+    def __init__(self, mardm_arch, ae, text_encoder, lr=2e-4, weight_decay=1e-5, warmup_iters=2000,
+                 milestones=(50000,), gamma=0.1, ema_decay=0.9999):
+        super().__init__()
+        self.save_hyperparameters(ignore=["ae", "text_encoder"])
+        self.mardm = build_mardm(mardm_arch)
+        self.ema_mardm = copy.deepcopy(self.mardm).requires_grad_(False)
+        self.ae = ae.eval().requires_grad_(False)
+        self.text_encoder = text_encoder
+        self.text_cache = {}
+        self.strict_loading = False  # Lightning checkpoints leave out the frozen text encoder and AE
+
+    def on_save_checkpoint(self, checkpoint):
+        frozen = ("text_encoder.", "ae.")
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(frozen)}
+
+    def encode_text(self, captions):
+        """Each distinct caption is encoded once for the whole training run."""
+        missing = [c for c in dict.fromkeys(captions) if c not in self.text_cache]
+        if missing:
+            for caption, feature in zip(missing, self.text_encoder.encode(missing).cpu()):
+                self.text_cache[caption] = feature
+        return torch.stack([self.text_cache[c] for c in captions]).to(self.device)
+
+    def forward_loss(self, motion, captions, m_lengths):
+        with torch.no_grad():
+            latents = self.ae.encode(motion).permute(0, 2, 1)  # (B, L, C)
+            cond = self.encode_text(captions)
+        B, L, _ = latents.shape
+        m_lens = m_lengths // 4
+        non_pad = ~lengths_to_padding_mask(m_lens, L)
+        latents = torch.where(non_pad[..., None], latents, torch.zeros_like(latents))
+        target = latents.clone()
+        ratio = torch.cos(math.pi * 0.5 * torch.rand(B, device=self.device))
+        num_masked = torch.round(L * ratio).clamp(min=1)  # over the padded length, as the reference
+        mask = (torch.rand(B, L, device=self.device).argsort(dim=-1) < num_masked[:, None]) & non_pad
+        mask_noise = torch.bernoulli(mask * 0.1).bool() & mask
+        inputs = torch.where(mask_noise[..., None], torch.randn_like(latents), latents)
+        mask_keep_latent = torch.bernoulli((mask & ~mask_noise) * 0.88).bool()
+        inputs = torch.where(mask_keep_latent[..., None], self.mardm.mask_latent.expand_as(inputs), inputs)
+        z = self.mardm(inputs, cond, ~non_pad)
+        repeat = self.mardm.diffmlps_batch_mul
+        keep = mask.reshape(B * L).repeat(repeat)
+        z = z.reshape(B * L, -1).repeat(repeat, 1)[keep]
+        target = target.reshape(B * L, -1).repeat(repeat, 1)[keep]
+        return self.mardm.DiffMLPs(target, z)
+
+    def training_step(self, batch, batch_idx):
+        captions, motion, m_lengths = batch
+        loss = self.forward_loss(motion, list(captions), m_lengths)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        captions, motion, m_lengths = batch
+        self.log("val/loss", self.forward_loss(motion, list(captions), m_lengths), prog_bar=True)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        with torch.no_grad():
+            for ema, live in zip(self.ema_mardm.parameters(), self.mardm.parameters()):
+                ema.lerp_(live, 1.0 - self.hparams.ema_decay)
+
+    def configure_optimizers(self):
+        h = self.hparams
+        optimizer = torch.optim.AdamW(self.mardm.parameters(), lr=h.lr, betas=(0.9, 0.99), weight_decay=h.weight_decay)
+        scheduler = warmup_multistep(optimizer, h.warmup_iters, h.milestones, h.gamma)
+        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
+
+    def export_state(self):
+        return {"mardm": self.mardm.state_dict(), "ema_mardm": self.ema_mardm.state_dict(),
+                "ep": self.current_epoch, "total_it": self.global_step}

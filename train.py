@@ -1,0 +1,38 @@
+"""Training: `python train.py +experiment=<name>` (Lightning trainer.fit; DDP-ready; resumable with ckpt_path=).
+
+The experiments train MARDM's AE, then MARDM on frozen AE latents, and export the original on-disk formats
+(see callbacks/reference_export.py) that predict.py and the reference code load.
+"""
+import sys
+
+import hydra
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from motiondata.runtime import register_resolvers, resolve_devices
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> int:
+    if cfg.get("data") is None or cfg.get("model") is None:
+        raise SystemExit("choose an experiment, e.g. python train.py +experiment=mardm_ae_synth")
+    L.seed_everything(cfg.seed, workers=True)
+    message = resolve_devices(cfg.trainer)
+    if message:
+        print(message)
+    datamodule = instantiate(cfg.data)
+    module = instantiate(cfg.model)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    if logger:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
