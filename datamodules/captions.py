@@ -19,7 +19,7 @@ from motiondata.manifest import index_records, read_failures, read_index, scan_d
 from motiondata.naming import assign_names
 from motiondata.progress import clear_progress
 
-JOB_FILE = "job.json"
+JOB_FILE = ".job.json"  # hidden, so `ls *.json` counts only pose files
 
 
 class CaptionDataset(Dataset):
