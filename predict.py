@@ -3,15 +3,24 @@
 Builds the datamodule, the LightningModule, the writer callbacks, the logger and the Trainer from the
 Hydra config and runs `trainer.predict` (DDP shards the data); the writer callbacks own all output files.
 """
+import os
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from motiondata.runtime import register_resolvers, resolve_devices
 
 register_resolvers()
+
+
+def keep_wandb_files_in_run_dir():
+    """W&B's cache/config/artifact folders default to the home folder; keep every file inside the run."""
+    run_dir = HydraConfig.get().runtime.output_dir
+    for variable in ("WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
+        os.environ.setdefault(variable, os.path.join(run_dir, "wandb", "home"))
 
 
 def build_callbacks(cfg):
@@ -25,6 +34,7 @@ def main(cfg: DictConfig) -> int:
     message = resolve_devices(cfg.trainer)
     if message:
         print(message)
+    keep_wandb_files_in_run_dir()
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model)
     callbacks = build_callbacks(cfg)
