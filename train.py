@@ -4,6 +4,7 @@ The experiments train MARDM's AE, then MARDM on frozen AE latents, and export th
 (see callbacks/reference_export.py) that predict.py and the reference code load.
 """
 import sys
+import time
 
 import hydra
 import lightning as L
@@ -30,7 +31,14 @@ def main(cfg: DictConfig) -> int:
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     if logger:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    start = time.time()
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if trainer.is_global_zero:
+        config = OmegaConf.to_container(cfg, resolve=True)
+        data_info = getattr(datamodule, "data_info", None)
+        for callback in callbacks:
+            if hasattr(callback, "write_manifest"):
+                callback.write_manifest(config, time.time() - start, trainer.callback_metrics, data_info)
     return 0
 
 

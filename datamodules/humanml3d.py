@@ -7,6 +7,7 @@ Motions are kept if min_len <= T < 200 (t2m: 40). Two datasets:
 * `TextMotion`: (caption, motion padded to max_motion_length, m_length) with the reference's random caption,
   length coin ('single','single','double') and random crop (MARDM training).
 """
+import json
 import random
 from pathlib import Path
 
@@ -135,6 +136,13 @@ class HumanML3DDataModule(L.LightningDataModule):
             from motiondata.synth.corpus import write_corpus
             print(f"generating the synthetic pose corpus into {self.root} (seed {self.synth_seed})")
             write_corpus(self.root, seed=self.synth_seed)
+
+    @property
+    def data_info(self):
+        """What the manifest of a trained model records about its data."""
+        info_path = self.root / "corpus_info.json"
+        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+        return {"root": str(self.root), "synth_seed": self.synth_seed, **info}
 
     def setup(self, stage=None):
         self.mean, self.std = mean_std(self.root)
