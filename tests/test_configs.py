@@ -1,0 +1,58 @@
+"""Every experiment composes, and the config names the issue promises exist."""
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from motiondata.runtime import register_resolvers, resolve_devices
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+register_resolvers()
+
+
+def compose_config(name, overrides):
+    with initialize_config_dir(str(CONFIGS), version_base="1.3"):
+        return compose(name, overrides=overrides)
+
+
+def test_pose10k_experiment_names():
+    cfg = compose_config("predict", ["+experiment=pose10k", "captions=x.txt", "limit=3", "logger=null"])
+    assert cfg.output_dir == "SinglePose" and cfg.temp_dir == "SinglePose_temp"
+    assert cfg.data.limit == 3 and cfg.data.captions == "x.txt" and cfg.logger is None
+    assert list(cfg.trainer.devices) == [1, 2, 3] and cfg.trainer.strategy == "ddp"
+    for key in ("seed", "batch_size", "sequence_length", "frame_index", "time_steps", "cfg"):
+        assert key in cfg
+    assert cfg.model.time_steps == 18 and cfg.model.cfg == 4.5 and cfg.model.frame_index == -1
+    assert cfg.model.solver != "dopri5"  # the bundled default is reproducible across devices
+    assert Path(cfg.model.checkpoints_dir).parts[-3:] == ("ckpt", "mardm_minilm", "checkpoints")
+
+
+@pytest.mark.parametrize("model", ["mardm_sit_xl", "mardm_ddpm_xl"])
+def test_real_checkpoint_model_configs(model):
+    cfg = compose_config("predict", ["+experiment=pose10k", f"model={model}", "model.checkpoints_dir=/ck",
+                                     "model.clip_weights=/w.pt"])
+    assert cfg.model.text_encoder == "clip" and cfg.model.clip_weights == "/w.pt"
+    assert cfg.model.solver == "dopri5" and cfg.model.mardm_arch.startswith("MARDM-")
+    assert cfg.model.dataset_dir == "/ck/../datasets/HumanML3D"
+
+
+@pytest.mark.parametrize("experiment", ["mardm_ae_synth", "mardm_synth"])
+def test_training_experiments_compose(experiment):
+    cfg = compose_config("train", [f"+experiment={experiment}"])
+    OmegaConf.resolve(cfg.data)
+    assert cfg.callbacks.reference_export.path.endswith("model/latest.tar")
+
+
+def test_device_fallback_says_so_in_one_line():
+    cfg = OmegaConf.create({"accelerator": "gpu", "devices": [1, 2, 3], "strategy": "ddp"})
+    message = resolve_devices(cfg, cuda_count=0)
+    assert "Requested GPUs [1, 2, 3]" in message and "\n" not in message
+    assert cfg.accelerator == "cpu" and cfg.devices == 1 and cfg.strategy == "auto"
+    cfg = OmegaConf.create({"accelerator": "gpu", "devices": [1, 2, 3], "strategy": "ddp"})
+    resolve_devices(cfg, cuda_count=2)
+    assert list(cfg.devices) == [0, 1] and cfg.strategy == "ddp"
+    cfg = OmegaConf.create({"accelerator": "gpu", "devices": [1, 2, 3], "strategy": "ddp"})
+    assert resolve_devices(cfg, cuda_count=4) is None and list(cfg.devices) == [1, 2, 3]
+    cpu = OmegaConf.create({"accelerator": "cpu", "devices": 2, "strategy": "ddp"})
+    assert resolve_devices(cpu, cuda_count=0) is None and cpu.devices == 2
