@@ -4,6 +4,7 @@ Feature layout per frame: [0] root rotation velocity about Y (quaternion half-an
 [1:3] root linear velocity (x, z) in the root-facing frame, [3] root height, [4:67] joints 1..21 relative
 to the root xz in the root-facing frame (y absolute). Quaternions are (w, x, y, z).
 """
+import numpy as np
 import torch
 
 
@@ -47,3 +48,58 @@ def recover_from_ric(data: torch.Tensor, joints_num: int = 22) -> torch.Tensor:
     positions[..., 0] += r_pos[..., None, 0]
     positions[..., 2] += r_pos[..., None, 2]
     return torch.cat([r_pos[..., None, :], positions], dim=-2)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# joints -> features (the inverse of recover_from_ric), numpy, float64 inside
+
+
+def rotate_about_y(v: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """Rotate vectors v (..., 3) by `angle` radians about +Y (broadcast over v[..., 0]); +z turns toward +x."""
+    cos, sin = np.cos(angle), np.sin(angle)
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    return np.stack([x * cos + z * sin, y, -x * sin + z * cos], axis=-1)
+
+
+def root_facing_angle(joints: np.ndarray) -> np.ndarray:
+    """Heading (radians) of joints (..., 22, 3): the body faces (sin a, 0, cos a).
+
+    As in HumanML3D: across = (r_hip - l_hip) + (r_shoulder - l_shoulder), forward = cross(up, across).
+    """
+    across = (joints[..., 2, :] - joints[..., 1, :]) + (joints[..., 17, :] - joints[..., 16, :])
+    return np.arctan2(across[..., 2], -across[..., 0])  # forward = (across_z, 0, -across_x)
+
+
+def normalize_first_frame(joints: np.ndarray) -> np.ndarray:
+    """Move joints (T, 22, 3) so frame 0's root is at xz = 0 and frame 0 faces +z. Heights are kept."""
+    joints = np.asarray(joints, dtype=np.float64)
+    joints = joints - joints[0, 0] * np.array([1.0, 0.0, 1.0])
+    return rotate_about_y(joints, -root_facing_angle(joints[0]))
+
+
+def joints_to_features(joints: np.ndarray) -> np.ndarray:
+    """Joint positions (T, 22, 3), Y up, metres -> HumanML3D 67-d features (T, 67) float32.
+
+    `recover_from_ric(joints_to_features(J))` returns `normalize_first_frame(J)`: J with frame 0's root
+    moved to xz = 0 and turned to face +z; nothing else is normalised (heights are kept as they are, unlike
+    HumanML3D which also drops the clip onto the floor). Velocities [0:3] of frame t describe t -> t+1; the
+    last frame repeats the one before (0 for a single frame); recover_from_ric never reads them.
+    """
+    joints = normalize_first_frame(joints)
+    num_frames = joints.shape[0]
+    heading = np.unwrap(root_facing_angle(joints))  # unwrap: steps stay within (-pi, pi]
+    root = joints[:, 0]
+
+    ric = joints[:, 1:] - root[:, None] * np.array([1.0, 0.0, 1.0])
+    ric = rotate_about_y(ric, -heading[:, None])
+
+    features = np.zeros((num_frames, 67))
+    if num_frames > 1:
+        # recover_from_ric builds q = (cos a, 0, sin a, 0) with a = -heading / 2 from an exclusive cumsum
+        features[:-1, 0] = -np.diff(heading) / 2
+        # step t -> t+1 is seen from the facing frame of t+1, as recover_root_rot_pos undoes it
+        features[:-1, 1:3] = rotate_about_y(root[1:] - root[:-1], -heading[1:])[:, [0, 2]]
+        features[-1, 0:3] = features[-2, 0:3]
+    features[:, 3] = root[:, 1]
+    features[:, 4:] = ric.reshape(num_frames, 63)
+    return features.astype(np.float32)

@@ -53,7 +53,8 @@ def test_cli_writes_three_valid_files_per_caption(single_run):
     record = json.loads((out / "raises_both_arms_above_the_head.json").read_text())
     assert record["frame_index"] == 8 and record["num_joints"] == 22 and record["model"]
     assert np.array(record["joints"]).shape == (22, 3)
-    assert not any(p.name.startswith(".") and p.is_file() for p in out.iterdir())
+    hidden = {p.name for p in out.iterdir() if p.name.startswith(".")}
+    assert hidden == {".job.json", ".progress"}  # no temp files: they live in temp_dir
     assert not list((tmp_path / "out_temp").iterdir())
     assert not (tmp_path / "outputs").exists()  # nothing is written outside output_dir and temp_dir
 

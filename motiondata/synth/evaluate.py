@@ -1,0 +1,85 @@
+"""Pose quality of a model on the held-out paraphrases of the generated corpus.
+
+    python -m motiondata.synth.evaluate [--corpus DIR] [--model mardm_default] [--repeats 2] [--manifest FILE]
+
+Generates one pose per held-out caption (and per repeat, with another seed) through the pose10k experiment's
+model config, checks it with its family's geometric predicate (plausible skeleton: bone lengths within 5 %,
+nothing below the floor; plus the family's shape, e.g. both wrists above the head) and prints the pass rate
+per family and overall. `--manifest` also records the figures in a bundle manifest.
+"""
+import argparse
+import sys
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from motiondata.runtime import PROJECT_ROOT, register_resolvers
+from motiondata.synth.poses import FAMILY_BY_NAME
+
+DEFAULT_CORPUS = PROJECT_ROOT / "data" / "generated" / "humanml3d_synth"
+
+
+def load_module(model, overrides=()):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    register_resolvers()
+    with initialize_config_dir(str(PROJECT_ROOT / "configs"), version_base="1.3"):
+        cfg = compose("predict", overrides=["+experiment=pose10k", f"model={model}", *overrides])
+    return instantiate(cfg.model).eval()
+
+
+def generate_poses(module, captions, seed, batch_size=32):
+    module.seed = seed
+    poses = []
+    for first in range(0, len(captions), batch_size):
+        chunk = captions[first: first + batch_size]
+        batch = {"id": torch.arange(first, first + len(chunk)), "caption": chunk, "stem": chunk,
+                 "length": torch.full((len(chunk),), 16)}
+        with torch.no_grad():
+            poses.extend(module.predict_step(batch, 0)["joints"])
+    return poses
+
+
+def evaluate(corpus, model="mardm_default", repeats=2, overrides=()):
+    entries = [json.loads(line) for line in (Path(corpus) / "eval_captions.jsonl").read_text().splitlines()]
+    module = load_module(model, overrides)
+    passed, total = defaultdict(int), defaultdict(int)
+    for repeat in range(repeats):
+        poses = generate_poses(module, [e["caption"] for e in entries], seed=1000 + repeat)
+        for entry, joints in zip(entries, poses):
+            total[entry["family"]] += 1
+            passed[entry["family"]] += bool(FAMILY_BY_NAME[entry["family"]].check(joints))
+    per_family = {name: round(passed[name] / total[name], 3) for name in sorted(total)}
+    overall = sum(passed.values()) / sum(total.values())
+    return {"model": module.model_name, "held_out_captions": len(entries), "repeats": repeats,
+            "pass_rate": round(overall, 3), "pass_rate_per_family": per_family}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", default=DEFAULT_CORPUS)
+    parser.add_argument("--model", default="mardm_default")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--manifest", help="bundle manifest.json to record the figures in")
+    args = parser.parse_args(argv)
+    if not (Path(args.corpus) / "eval_captions.jsonl").is_file():
+        from motiondata.synth.corpus import write_corpus
+        write_corpus(args.corpus, seed=0)
+    report = evaluate(args.corpus, args.model, args.repeats)
+    for name, rate in report["pass_rate_per_family"].items():
+        print(f"  {name:24s} {rate:6.1%}")
+    print(f"{report['model']}: {report['pass_rate']:.1%} of {report['held_out_captions']} held-out captions x "
+          f"{report['repeats']} seeds pass their family's predicate")
+    if args.manifest:
+        from motiondata.atomic import atomic_write_json
+        path = Path(args.manifest)
+        manifest = json.loads(path.read_text()) if path.is_file() else {}
+        manifest["evaluation"] = {**report, "command": "python -m motiondata.synth.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)}
+        atomic_write_json(path, manifest)
+
+
+if __name__ == "__main__":
+    main()
