@@ -12,15 +12,34 @@ from motiondata.atomic import atomic_save_npy
 
 FPS = 20
 FEATURE_DIM = 67
+FEATURE_GROUPS = ((0, 1), (1, 3), (3, 4), (4, FEATURE_DIM))  # root rot vel, root lin vel, root y, positions
 
 
-def grouped_mean_std(motions, joints_num=22):
-    """Mean/Std over all frames; each feature group's std is replaced by the group's mean std."""
-    data = np.concatenate(motions, axis=0)[:, : 4 + (joints_num - 1) * 3]
-    mean, std = data.mean(axis=0), data.std(axis=0)
-    for start, end in ((0, 1), (1, 3), (3, 4), (4, 4 + (joints_num - 1) * 3)):
-        std[start:end] = std[start:end].mean()
-    return mean.astype(np.float32), std.astype(np.float32)
+def compute_mean_std(root):
+    """Mean/Std (67,) over all frames of <root>/new_joint_vecs/*.npy (files with NaN skipped, as the reference),
+    streamed file by file; each feature group's std is replaced by the group's mean std (a zero group gets 1).
+    Saved atomically to <root>/Mean.npy, Std.npy and returned."""
+    root = Path(root)
+    files = sorted((root / "new_joint_vecs").glob("*.npy"))
+    total, total_squared, count = np.zeros(FEATURE_DIM), np.zeros(FEATURE_DIM), 0
+    for file in files:
+        features = np.load(file)[:, :FEATURE_DIM].astype(np.float64)
+        if np.isnan(features).any():
+            continue
+        total += features.sum(axis=0)
+        total_squared += (features ** 2).sum(axis=0)
+        count += features.shape[0]
+    if count == 0:
+        raise FileNotFoundError(f"no usable motions in {root / 'new_joint_vecs'} to compute Mean/Std from")
+    mean = total / count
+    std = np.sqrt(np.maximum(total_squared / count - mean ** 2, 0.0))
+    for start, end in FEATURE_GROUPS:
+        group = std[start:end].mean()
+        std[start:end] = group if group > 0 else 1.0
+    mean, std = mean.astype(np.float32), std.astype(np.float32)
+    atomic_save_npy(root / "Mean.npy", mean)
+    atomic_save_npy(root / "Std.npy", std)
+    return mean, std
 
 
 def read_text_entries(path):
@@ -68,10 +87,6 @@ def mean_std(root, feature_dim=FEATURE_DIM):
     root = Path(root)
     mean_path, std_path = root / "Mean.npy", root / "Std.npy"
     if not (mean_path.is_file() and std_path.is_file()):
-        motions = [np.load(p) for p in sorted((root / "new_joint_vecs").glob("*.npy"))]
-        motions = [m for m in motions if not np.isnan(m).any()]
-        mean, std = grouped_mean_std(motions)
-        atomic_save_npy(mean_path, mean)
-        atomic_save_npy(std_path, std)
+        compute_mean_std(root)
     mean, std = np.load(mean_path)[:feature_dim], np.load(std_path)[:feature_dim]
     return mean.astype(np.float32), std.astype(np.float32)

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from motiondata.atomic import atomic_save_npy, atomic_write_text, temp_path_for
+from motiondata.humanml3d import compute_mean_std
 from motiondata.features import joints_to_features, normalize_first_frame, root_facing_angle, rotate_about_y
 from motiondata.synth.body import DOF, J, clip_to_limits, forward_kinematics, place_on_floor, set_heading
 from motiondata.synth.captions import heldout_captions, random_training_captions, text_line
@@ -132,33 +133,6 @@ def _write_clip_file(path: Path, content) -> None:
     temporary = temp_path_for(path)
     temporary.write_bytes(data)
     os.replace(temporary, path)
-
-
-def compute_mean_std(root) -> tuple:
-    """Mean and Std (67,) float32 over all frames of <root>/new_joint_vecs/*.npy, written to Mean.npy, Std.npy.
-
-    Std is grouped as in HumanML3D/MARDM: each of [0:1] (root rotation velocity), [1:3] (root linear
-    velocity), [3:4] (root height) and [4:67] (joint positions) is replaced by the mean of its entries.
-    A group whose std is 0 (a corpus without any motion in it) gets 1 so that normalising stays finite.
-    """
-    root = Path(root)
-    files = sorted((root / "new_joint_vecs").glob("*.npy"))
-    if not files:
-        raise FileNotFoundError(f"no clips in {root / 'new_joint_vecs'}; write a corpus first")
-    total, total_squared, count = np.zeros(67), np.zeros(67), 0
-    for file in files:
-        features = np.load(file)[:, :67].astype(np.float64)
-        total += features.sum(axis=0)
-        total_squared += (features ** 2).sum(axis=0)
-        count += features.shape[0]
-    mean = total / count
-    std = np.sqrt(np.maximum(total_squared / count - mean ** 2, 0.0))
-    for start, end in ((0, 1), (1, 3), (3, 4), (4, 67)):
-        group = std[start:end].mean()
-        std[start:end] = group if group > 0 else 1.0
-    atomic_save_npy(root / "Mean.npy", mean.astype(np.float32))
-    atomic_save_npy(root / "Std.npy", std.astype(np.float32))
-    return mean.astype(np.float32), std.astype(np.float32)
 
 
 def _split(clip_ids: list, rng: np.random.Generator) -> dict:
