@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from motiondata.atomic import atomic_save_npy, atomic_write_text, temp_path_for
+from motiondata.atomic import atomic_write_text, temp_path_for
 from motiondata.humanml3d import compute_mean_std
 from motiondata.features import joints_to_features, normalize_first_frame, root_facing_angle, rotate_about_y
 from motiondata.synth.body import DOF, J, clip_to_limits, forward_kinematics, place_on_floor, set_heading
