@@ -13,10 +13,12 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from motiondata.runtime import PROJECT_ROOT, register_resolvers
-from motiondata.synth.poses import FAMILY_BY_NAME
+from motiondata.synth.body import bone_lengths, estimate_scale
+from motiondata.synth.poses import BONE_LENGTHS, FAMILY_BY_NAME, Measures
 
 DEFAULT_CORPUS = PROJECT_ROOT / "data" / "generated" / "humanml3d_synth"
 
@@ -46,16 +48,28 @@ def generate_poses(module, captions, seed, batch_size=32):
 def evaluate(corpus, model="mardm_default", repeats=2, overrides=()):
     entries = [json.loads(line) for line in (Path(corpus) / "eval_captions.jsonl").read_text().splitlines()]
     module = load_module(model, overrides)
-    passed, total = defaultdict(int), defaultdict(int)
+    passed, shape_passed, total, bone_errors = defaultdict(int), 0, defaultdict(int), []
     for repeat in range(repeats):
         poses = generate_poses(module, [e["caption"] for e in entries], seed=1000 + repeat)
         for entry, joints in zip(entries, poses):
+            family = FAMILY_BY_NAME[entry["family"]]
             total[entry["family"]] += 1
-            passed[entry["family"]] += bool(FAMILY_BY_NAME[entry["family"]].check(joints))
+            passed[entry["family"]] += bool(family.check(joints))
+            shape_passed += bool(family.shape(Measures(joints)))
+            bone_errors.append(worst_bone_error(joints))
     per_family = {name: round(passed[name] / total[name], 3) for name in sorted(total)}
-    overall = sum(passed.values()) / sum(total.values())
+    count = sum(total.values())
     return {"model": module.model_name, "held_out_captions": len(entries), "repeats": repeats,
-            "pass_rate": round(overall, 3), "pass_rate_per_family": per_family}
+            "pass_rate": round(sum(passed.values()) / count, 3),
+            "shape_only_pass_rate": round(shape_passed / count, 3),
+            "median_worst_bone_error": round(float(np.median(bone_errors)), 3),
+            "pass_rate_per_family": per_family}
+
+
+def worst_bone_error(joints):
+    """Largest relative bone-length error against the skeleton at the pose's estimated body size."""
+    scale = float(estimate_scale(joints))
+    return float(np.abs(bone_lengths(joints) / (BONE_LENGTHS * scale) - 1.0).max())
 
 
 def main(argv=None):
@@ -72,7 +86,8 @@ def main(argv=None):
     for name, rate in report["pass_rate_per_family"].items():
         print(f"  {name:24s} {rate:6.1%}")
     print(f"{report['model']}: {report['pass_rate']:.1%} of {report['held_out_captions']} held-out captions x "
-          f"{report['repeats']} seeds pass their family's predicate")
+          f"{report['repeats']} seeds pass their family's predicate; {report['shape_only_pass_rate']:.1%} pass "
+          f"its shape test alone; median worst bone-length error {report['median_worst_bone_error']:.1%}")
     if args.manifest:
         from motiondata.atomic import atomic_write_json
         path = Path(args.manifest)
