@@ -8,29 +8,17 @@ import time
 
 import hydra
 import lightning as L
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from motiondata.runtime import register_resolvers, resolve_devices
+from motiondata.runtime import build_run, register_resolvers
 
 register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> int:
-    if cfg.get("data") is None or cfg.get("model") is None:
-        raise SystemExit("choose an experiment, e.g. python train.py +experiment=mardm_ae_synth")
     L.seed_everything(cfg.seed, workers=True)
-    message = resolve_devices(cfg.trainer)
-    if message:
-        print(message)
-    datamodule = instantiate(cfg.data)
-    module = instantiate(cfg.model)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
-    if logger:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    datamodule, module, callbacks, _, trainer = build_run(cfg, "python train.py +experiment=mardm_ae_synth")
     start = time.time()
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     if trainer.is_global_zero:

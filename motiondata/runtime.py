@@ -38,3 +38,29 @@ def resolve_devices(trainer_cfg, cuda_count=None):
             trainer_cfg.strategy = "auto"
     return (f"Requested GPUs {requested if requested is not None else devices} but this machine has "
             f"{cuda_count} visible CUDA device(s): running on {where} instead.")
+
+
+def build_run(cfg, usage):
+    """Everything a run needs, from the composed config: (datamodule, module, callbacks, logger, trainer)."""
+    import os
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
+
+    if cfg.get("data") is None or cfg.get("model") is None:
+        raise SystemExit(f"choose an experiment: {usage}")
+    message = resolve_devices(cfg.trainer)
+    if message:
+        print(message)
+    # W&B's cache/config folders default to the home folder: keep every file of the run inside the run folder
+    run_dir = HydraConfig.get().runtime.output_dir
+    for variable in ("WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
+        os.environ.setdefault(variable, os.path.join(run_dir, "wandb", "home"))
+    datamodule = instantiate(cfg.data)
+    module = instantiate(cfg.model)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    if logger:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return datamodule, module, callbacks, logger, trainer
