@@ -16,7 +16,7 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="predict")
 def main(cfg: DictConfig) -> int:
-    datamodule, module, callbacks, _, trainer = build_run(cfg, "python predict.py +experiment=pose10k")
+    datamodule, module, callbacks, _, trainer = build_run(cfg, "python predict.py +experiment=pose10k  (or +experiment=cdm_stage1)")
     trainer.predict(module, datamodule=datamodule, return_predictions=False)
     return max([getattr(c, "exit_code", 0) for c in callbacks] + [0])
 

@@ -63,7 +63,8 @@ def time_rendering(num_poses, workers):
     out = Path("/tmp/pose10k_bench_png")
     out.mkdir(exist_ok=True)
     with RenderPool(workers) as pool:
-        pool.submit(poses[0], "warm-up", out / "warm.png").result()
+        for future in [pool.submit(poses[0], "warm-up", out / f"warm{i}.png") for i in range(max(workers, 1) * 2)]:
+            future.result()  # every worker started (spawned workers import the main script) and warm
         start = time.perf_counter()
         futures = [pool.submit(p, f"pose {i}", out / f"{i}.png") for i, p in enumerate(poses)]
         for future in futures:

@@ -12,14 +12,14 @@ from motiondata.progress import read_progress
 
 
 class JobProgressBar(Callback):
-    def __init__(self, output_dir, refresh_seconds=2.0):
-        self.output_dir, self.refresh_seconds = output_dir, refresh_seconds
+    def __init__(self, output_dir, refresh_seconds=2.0, desc="captions (all ranks)", unit="cap"):
+        self.output_dir, self.refresh_seconds, self.desc, self.unit = output_dir, refresh_seconds, desc, unit
         self.bar, self.last_refresh = None, 0.0
 
     def on_predict_start(self, trainer, pl_module):
         if trainer.is_global_zero:
             total = trainer.datamodule.counts["todo"]
-            self.bar = tqdm(total=total, desc="captions (all ranks)", unit="cap", dynamic_ncols=True)
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, dynamic_ncols=True)
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         if self.bar is not None and time.time() - self.last_refresh >= self.refresh_seconds:

@@ -10,6 +10,47 @@ def register_resolvers():
     """`${project_root:}` = the folder holding predict.py (bundled checkpoints and data live under it)."""
     if not OmegaConf.has_resolver("project_root"):
         OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
+    if not OmegaConf.has_resolver("run_folder"):
+        OmegaConf.register_new_resolver("run_folder", run_folder)
+
+
+def run_folder(resume, exp_name, root="outputs"):
+    """`${run_folder:${resume},${exp_name}}`: the run folder of a job with resumable runs (cdm_stage1).
+
+    resume=null: a new folder {root}/{timestamp}_{exp_name}/train-{timestamp}; resume=latest: the newest run of
+    exp_name without a final generated_contact_maps.npz; resume=PATH: that folder."""
+    import time
+
+    if resume is None or str(resume) == "":
+        stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+        return f"{root}/{stamp}_{exp_name}/train-{stamp}"
+    if str(resume) != "latest":
+        if not Path(resume).is_dir():
+            raise FileNotFoundError(f"resume={resume}: no such run folder; pass an existing run folder, "
+                                    "resume=latest, or no resume for a new run")
+        return str(resume)
+    runs = sorted(Path(root).glob(f"*_{exp_name}/train-*"), key=lambda p: p.name)
+    unfinished = [p for p in runs
+                  if (p / "work_list.json").exists() and not (p / "generated_contact_maps.npz").exists()]
+    if not unfinished:
+        raise FileNotFoundError(f"resume=latest: no unfinished run of exp_name={exp_name!r} under {root}/; "
+                                "drop resume= to start a new run")
+    return str(unfinished[-1])
+
+
+def apply_gpu_shorthand(cfg):
+    """`gpu=0` -> one GPU (device 0), `gpu=[0,1]` -> those GPUs with DDP, `gpu=null` -> the CPU with one process;
+    `gpu=auto` (or no `gpu` key) leaves trainer.* as configured."""
+    if "gpu" not in cfg or str(cfg.get("gpu")) == "auto":
+        return
+    gpu, trainer = cfg.gpu, cfg.trainer
+    with open_dict(trainer):
+        if gpu is None:
+            trainer.accelerator, trainer.devices, trainer.strategy = "cpu", 1, "auto"
+            return
+        devices = [int(d) for d in gpu] if OmegaConf.is_list(gpu) or isinstance(gpu, (list, tuple)) else [int(gpu)]
+        trainer.accelerator, trainer.devices = "gpu", devices
+        trainer.strategy = "ddp" if len(devices) > 1 else "auto"
 
 
 def resolve_devices(trainer_cfg, cuda_count=None):
@@ -49,6 +90,7 @@ def build_run(cfg, usage):
 
     if cfg.get("data") is None or cfg.get("model") is None:
         raise SystemExit(f"choose an experiment: {usage}")
+    apply_gpu_shorthand(cfg)
     message = resolve_devices(cfg.trainer)
     if message:
         print(message)
@@ -59,6 +101,9 @@ def build_run(cfg, usage):
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    for callback in callbacks:
+        if hasattr(callback, "set_run_config"):
+            callback.set_run_config(OmegaConf.to_yaml(cfg, resolve=True))
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     if logger:
