@@ -50,6 +50,8 @@ class PoseGenerationModule(L.LightningModule):
 
     def predict_step(self, batch, batch_idx):
         ids, lengths = batch["id"], batch["length"]
+        if bool((ids < 0).all()):  # only no-op padding items: this rank has nothing left to generate
+            return {"id": ids.tolist()}
         cond = self.text_encoder.encode(list(batch["caption"])).to(self.device)
         m_lens = (lengths // 4).to(self.device)
         latents = generate(self.mardm, cond, m_lens, self.noise_for(ids), self.time_steps, self.cfg,

@@ -64,7 +64,8 @@ def item_seed(seed, item_id):
 
 class PerItemNoise:
     def __init__(self, seed, item_ids, device):
-        self.generators = [torch.Generator().manual_seed(item_seed(seed, i)) for i in item_ids]
+        # padding items (id -1, added when a rank has fewer captions than ranks) reuse id 0's stream; discarded
+        self.generators = [torch.Generator().manual_seed(item_seed(seed, max(int(i), 0))) for i in item_ids]
         self.device = torch.device(device)
 
     def priorities(self, padding_mask):

@@ -76,3 +76,11 @@ def test_frame_index(frame_index, frames, expected):
 def test_frame_index_out_of_range(frame_index):
     with pytest.raises(ValueError, match="frame_index"):
         resolve_frame_index(frame_index, 16)
+
+
+def test_padding_items_get_a_valid_stream(networks):
+    """Ranks with fewer captions than ranks get no-op items with id -1; they must not break a batch."""
+    model = networks["sit"].mardm
+    cond, m_lens = text_features(2), torch.tensor([4, 4])
+    mixed = sample(model, cond, m_lens, [7, -1])
+    torch.testing.assert_close(mixed[:1], sample(model, cond[:1], m_lens[:1], [7]), atol=2e-5, rtol=1e-5)
