@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from datamodules.contact import FINAL_FILE, TEMP_GLOB, WORK_FILE
+from datamodules.contact import FINAL_FILE, WORK_FILE, temp_files
 from motiondata.atomic import atomic_path, atomic_save_npy, atomic_write_text, remove_quietly
 from motiondata.npz_stream import NpzStreamWriter, read_first_rows
 from motiondata.progress import ProgressFile
@@ -26,10 +26,6 @@ EXIT_INCOMPLETE = 3
 MERGE_CHUNK_ROWS = 256
 ROW_KEYS = ("sample_id", "name", "caption_index", "caption", "contact", "distance")
 log = logging.getLogger(__name__)
-
-
-def temp_files(run_dir):
-    return sorted(Path(run_dir).glob(TEMP_GLOB))
 
 
 def next_temp_index(run_dir, rank):

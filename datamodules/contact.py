@@ -22,10 +22,14 @@ TEMP_GLOB = "temp_batch_r*_*.npz"
 FINAL_FILE = "generated_contact_maps.npz"
 
 
+def temp_files(run_dir):
+    return sorted(Path(run_dir).glob(TEMP_GLOB))
+
+
 def done_in_temp_files(run_dir):
     """{sample_id: name} of every sample stored in the run folder's temp files (written atomically, so complete)."""
     done = {}
-    for path in sorted(Path(run_dir).glob(TEMP_GLOB)):
+    for path in temp_files(run_dir):
         with np.load(path, allow_pickle=False) as data:
             done.update(zip(data["sample_ids"].tolist(), data["names"].tolist()))
     return done

@@ -25,6 +25,13 @@ def warmup_multistep(optimizer, warmup_iters, milestones, gamma):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def adamw_with_warmup(parameters, h):
+    """The reference's optimiser: AdamW (betas 0.9, 0.99), linear warm-up, MultiStepLR stepped every iteration."""
+    optimizer = torch.optim.AdamW(parameters, lr=h.lr, betas=(0.9, 0.99), weight_decay=h.weight_decay)
+    scheduler = warmup_multistep(optimizer, h.warmup_iters, h.milestones, h.gamma)
+    return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
+
+
 class AETrainModule(L.LightningModule):
     def __init__(self, ae_arch, lr=2e-4, weight_decay=0.0, warmup_iters=2000, milestones=(150000, 250000),
                  gamma=0.05, recons_joint_weight=1.0):
@@ -46,10 +53,7 @@ class AETrainModule(L.LightningModule):
         self.log("val/loss", self.loss(motion), prog_bar=True)
 
     def configure_optimizers(self):
-        h = self.hparams
-        optimizer = torch.optim.AdamW(self.ae.parameters(), lr=h.lr, betas=(0.9, 0.99), weight_decay=h.weight_decay)
-        scheduler = warmup_multistep(optimizer, h.warmup_iters, h.milestones, h.gamma)
-        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
+        return adamw_with_warmup(self.ae.parameters(), self.hparams)
 
     def export_state(self):
         return {"ae": self.ae.state_dict(), "ep": self.current_epoch, "total_it": self.global_step}
@@ -118,10 +122,7 @@ class MARDMTrainModule(L.LightningModule):
                 ema.lerp_(live, 1.0 - self.hparams.ema_decay)
 
     def configure_optimizers(self):
-        h = self.hparams
-        optimizer = torch.optim.AdamW(self.mardm.parameters(), lr=h.lr, betas=(0.9, 0.99), weight_decay=h.weight_decay)
-        scheduler = warmup_multistep(optimizer, h.warmup_iters, h.milestones, h.gamma)
-        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
+        return adamw_with_warmup(self.mardm.parameters(), self.hparams)
 
     def export_state(self):
         return {"mardm": self.mardm.state_dict(), "ema_mardm": self.ema_mardm.state_dict(),
