@@ -2,7 +2,8 @@
 that predict.py and the reference code both load it: e.g. <checkpoints_dir>/t2m/<name>/model/latest.tar.
 
 With `mean_std_dir`, the data module's Mean.npy/Std.npy (the normalisation the model was trained with) are saved
-there too. `write_manifest` (called by train.py after fit) records in <manifest> how the file was made: command,
+there too. A `{step}` field in the path (the CDM's `ckpt/model{step:06d}.pt`) is filled with the global step; the
+file of the previous export of this run is then removed, so the folder holds the latest one. `write_manifest` (called by train.py after fit) records in <manifest> how the file was made: command,
 resolved config, data generator info, sha256, training time and final metrics.
 """
 import hashlib
@@ -20,6 +21,7 @@ from motiondata.atomic import atomic_save_npy, atomic_write_bytes, atomic_write_
 
 class ReferenceExport(Callback):
     def __init__(self, path, mean_std_dir=None, manifest=None):
+        self.path_template = str(path)
         self.path = Path(path)
         self.mean_std_dir = Path(mean_std_dir) if mean_std_dir else None
         self.manifest = Path(manifest) if manifest else None
@@ -27,10 +29,13 @@ class ReferenceExport(Callback):
     def export(self, trainer, pl_module):
         if not trainer.is_global_zero:
             return
+        previous, self.path = self.path, Path(self.path_template.format(step=trainer.global_step))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         torch.save(pl_module.export_state(), buffer)
         atomic_write_bytes(self.path, buffer.getvalue())
+        if previous != self.path and previous.is_file() and "{step" in self.path_template:
+            previous.unlink()
         datamodule = trainer.datamodule
         if self.mean_std_dir is not None and hasattr(datamodule, "mean"):
             self.mean_std_dir.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.contact_data import ContactHumanML3DDataset, ContactMapDataset, collate_items
+from datamodules.contact_data import ContactHumanML3DDataset, ContactMapDataset, collate_items, ensure_contact_corpus
 from motiondata.atomic import atomic_write_json
 from motiondata.progress import clear_progress
 
@@ -54,7 +54,8 @@ class WorkItems(Dataset):
 
 class ContactDataModule(L.LightningDataModule):
     def __init__(self, data_dir, run_dir, phase="train", captions="first", limit=None, batch_size=8,
-                 num_points=8192, sigma=0.8, seed=0, dataset="h3d", sets=None, num_workers=0):
+                 num_points=8192, sigma=0.8, seed=0, dataset="h3d", sets=None, num_workers=0, synth_dir=None,
+                 synth_seed=0):
         super().__init__()
         self.prepare_data_per_node = False  # one shared run folder for all nodes
         self.data_dir, self.run_dir = data_dir, Path(run_dir)
@@ -62,6 +63,12 @@ class ContactDataModule(L.LightningDataModule):
         self.num_points, self.sigma, self.seed = num_points, sigma, seed
         self.dataset_kind, self.sets, self.num_workers = dataset, sets, num_workers
         self.dataset, self.work, self.counts = None, None, {}
+        self.synth_dir, self.synth_seed = synth_dir, synth_seed
+
+    def is_generated_corpus(self):
+        """data_dir is the project's generated contact corpus folder (written there on first use, nowhere else)."""
+        return (self.synth_dir is not None and self.data_dir is not None
+                and Path(self.data_dir).resolve() == Path(self.synth_dir).resolve())
 
     def build_dataset(self):
         if self.data_dir is None or not Path(self.data_dir).is_dir():
@@ -77,6 +84,8 @@ class ContactDataModule(L.LightningDataModule):
 
     # -- rank 0 ------------------------------------------------------------------------------------------
     def prepare_data(self):
+        if self.is_generated_corpus():
+            ensure_contact_corpus(self.data_dir, self.synth_seed)
         dataset = self.build_dataset()
         print(dataset.summary() if hasattr(dataset, "summary") else f"{len(dataset)} samples")
         self.run_dir.mkdir(parents=True, exist_ok=True)

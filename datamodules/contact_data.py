@@ -89,6 +89,16 @@ def read_contacts(path, num_points):
     return points, dist
 
 
+def ensure_contact_corpus(data_dir, seed):
+    """Writes the project's generated contact corpus (motiondata.synth.scenes) into data_dir unless it is complete
+    (H3D/all.txt, written last, exists)."""
+    if not (Path(data_dir) / "H3D" / "all.txt").is_file():
+        from motiondata.synth.scenes import write_contact_corpus
+
+        print(f"generating the synthetic contact corpus into {data_dir} (seed {seed})")
+        write_contact_corpus(data_dir, seed=seed)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # normalisation statistics
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from models.mardm_checkpoints import build_ae, build_mardm
 from models.mardm_sampler import lengths_to_padding_mask
+from models.text_encoders import CachedTextFeatures
 
 
 def warmup_multistep(optimizer, warmup_iters, milestones, gamma):
@@ -68,25 +69,17 @@ class MARDMTrainModule(L.LightningModule):
         self.ema_mardm = copy.deepcopy(self.mardm).requires_grad_(False)
         self.ae = ae.eval().requires_grad_(False)
         self.text_encoder = text_encoder
-        self.text_cache = {}
+        self.text_features = CachedTextFeatures(text_encoder)
         self.strict_loading = False  # Lightning checkpoints leave out the frozen text encoder and AE
 
     def on_save_checkpoint(self, checkpoint):
         frozen = ("text_encoder.", "ae.")
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(frozen)}
 
-    def encode_text(self, captions):
-        """Each distinct caption is encoded once for the whole training run."""
-        missing = [c for c in dict.fromkeys(captions) if c not in self.text_cache]
-        if missing:
-            for caption, feature in zip(missing, self.text_encoder.encode(missing).cpu()):
-                self.text_cache[caption] = feature
-        return torch.stack([self.text_cache[c] for c in captions]).to(self.device)
-
     def forward_loss(self, motion, captions, m_lengths):
         with torch.no_grad():
             latents = self.ae.encode(motion).permute(0, 2, 1)  # (B, L, C)
-            cond = self.encode_text(captions)
+            cond = self.text_features(captions, self.device)
         B, L, _ = latents.shape
         m_lens = m_lengths // 4
         non_pad = ~lengths_to_padding_mask(m_lens, L)

@@ -50,7 +50,7 @@ def selective_scan_loop(u, delta, A, B, C, D, z):
     return y * F.silu(z)
 
 
-def _scan_block(delta, delta_u, A, B, h0, chunk_len):
+def _scan_block(decay, inject, h0, chunk_len):
     """States h_t = decay_t * h_{t-1} + inject_t over one block (b, l, d, n) from h0 (b, d, n); l % chunk_len == 0.
 
     The block is cut into chunks of `chunk_len` steps, and the chunks are processed side by side:
@@ -59,12 +59,12 @@ def _scan_block(delta, delta_u, A, B, h0, chunk_len):
        total decay;
     3. every chunk rerun from its true start state (chunk_len steps, all chunks at once).
     Step 3 is the plain recurrence, so the states match the per-token loop to rounding; all decays are <= 1.
+    Returns the states (b, l, d, n) and the last one.
     """
-    batch, block_len, d_inner = delta.shape
+    batch, block_len = decay.shape[:2]
     num_chunks = block_len // chunk_len
-    delta = delta.reshape(batch, num_chunks, chunk_len, d_inner, 1)
-    decay = torch.exp(delta * A)  # (b, chunks, T, d, n)
-    inject = delta_u.reshape(batch, num_chunks, chunk_len, d_inner, 1) * B.reshape(batch, num_chunks, chunk_len, 1, -1)
+    decay = decay.reshape(batch, num_chunks, chunk_len, *decay.shape[2:])
+    inject = inject.reshape(batch, num_chunks, chunk_len, *inject.shape[2:])
 
     end = inject[:, :, 0]
     for t in range(1, chunk_len):
@@ -82,6 +82,11 @@ def _scan_block(delta, delta_u, A, B, h0, chunk_len):
     return torch.stack(states, dim=2).flatten(1, 2), states[-1][:, -1]
 
 
+def _decay_and_inject(u, delta, A, B):
+    """exp(delta_t A) and delta_t u_t B_t, (b, l, d, n), of the steps of one block."""
+    return torch.exp(delta[..., None] * A), (delta * u)[..., None] * B[:, :, None, :]
+
+
 def default_block_len(batch, d_inner, d_state, chunk_len=16, on_cuda=False):
     """Steps per outer block (a multiple of chunk_len): one (b, block, d, n) tensor of about 4 MB on the CPU (stays
     in cache), 128 MB on a GPU (fewer kernel launches; this GPU fallback is not tuned)."""
@@ -90,27 +95,75 @@ def default_block_len(batch, d_inner, d_state, chunk_len=16, on_cuda=False):
     return max(chunk_len, steps // chunk_len * chunk_len)
 
 
+class _StateScan(torch.autograd.Function):
+    """y_t = <h_t, C_t> with h_t = exp(delta_t A) h_{t-1} + delta_t u_t B_t, blocked and chunked in time.
+
+    The backward is written out rather than taped: autograd through the chunked loops records thousands of small
+    steps per layer and is several times slower than the forward. Here the forward keeps only each block's start
+    state; the backward recomputes a block's states from it and runs the adjoint g_t = C_t dy_t + decay_{t+1} g_{t+1}
+    as the same chunked scan, backwards in time, one block at a time (last block first).
+    Inputs are padded: the length is a multiple of chunk_len.
+    """
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, block_len, chunk_len):
+        batch, length, d_inner = u.shape
+        h = u.new_zeros(batch, d_inner, A.shape[1])
+        ys, block_starts = [], []
+        for start in range(0, length, block_len):
+            block = slice(start, start + block_len)
+            block_starts.append(h)
+            states, h = _scan_block(*_decay_and_inject(u[:, block], delta[:, block], A, B[:, block]), h, chunk_len)
+            ys.append((states @ C[:, block, :, None]).squeeze(-1))
+        ctx.save_for_backward(u, delta, A, B, C, torch.stack(block_starts))
+        ctx.block_len, ctx.chunk_len = block_len, chunk_len
+        return torch.cat(ys, dim=1)
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        u, delta, A, B, C, block_starts = ctx.saved_tensors
+        block_len, chunk_len = ctx.block_len, ctx.chunk_len
+        grad_u, grad_delta, grad_B, grad_C = (torch.empty_like(t) for t in (u, delta, B, C))
+        grad_A = torch.zeros_like(A)
+        carried = torch.zeros_like(block_starts[0])  # decay_{t+1} g_{t+1} flowing in from the next block
+        for index in reversed(range(len(block_starts))):
+            block = slice(index * block_len, (index + 1) * block_len)
+            u_b, delta_b, B_b, grad_y_b = u[:, block], delta[:, block], B[:, block], grad_y[:, block]
+            decay, inject = _decay_and_inject(u_b, delta_b, A, B_b)
+            states, _ = _scan_block(decay, inject, block_starts[index], chunk_len)
+            previous = torch.cat([block_starts[index][:, None], states[:, :-1]], dim=1)  # h_{t-1}
+
+            next_decay = torch.cat([decay[:, 1:], torch.ones_like(decay[:, :1])], dim=1)
+            direct = grad_y_b[..., None] * C[:, block, None, :]
+            adjoint, _ = _scan_block(next_decay.flip(1), direct.flip(1), carried, chunk_len)
+            adjoint = adjoint.flip(1)  # dL/dh_t = dL/d inject_t
+            carried = decay[:, 0] * adjoint[:, 0]
+
+            grad_log_decay = adjoint * previous * decay  # dL/d(delta_t A)
+            grad_delta_u = (adjoint * B_b[:, :, None, :]).sum(-1)
+            grad_C[:, block] = (states * grad_y_b[..., None]).sum(2)
+            grad_B[:, block] = (adjoint * (delta_b * u_b)[..., None]).sum(2)
+            grad_u[:, block] = grad_delta_u * delta_b
+            grad_delta[:, block] = (grad_log_decay * A).sum(-1) + grad_delta_u * u_b
+            grad_A += (grad_log_decay * delta_b[..., None]).sum((0, 1))
+        return grad_u, grad_delta, grad_A, grad_B, grad_C, None, None
+
+
 def selective_scan(u, delta, A, B, C, D, z, block_len=None, chunk_len=16):
     """Blocked, chunked selective scan; same result as `selective_scan_loop` up to float32 rounding.
 
     Time is processed in outer blocks, so the (b, block, d, n) intermediates stay cache-sized, and each block in
     chunks (see `_scan_block`): about 2 * chunk_len + block / chunk_len Python steps per block instead of one
-    per token. Autograd-friendly (no in-place ops).
+    per token. Differentiable, with a hand-written backward (`_StateScan`).
     """
     batch, length, d_inner = u.shape
     block_len = block_len or default_block_len(batch, d_inner, A.shape[1], chunk_len, u.is_cuda)
     if block_len % chunk_len:
         raise ValueError(f"block_len ({block_len}) must be a multiple of chunk_len ({chunk_len})")
     pad = -length % chunk_len  # padded steps have delta 0: decay 1, nothing injected
-    delta_p, delta_u, B_p, C_p = (F.pad(t, (0, 0, 0, pad)) for t in (delta, delta * u, B, C))
-    h = u.new_zeros(batch, d_inner, A.shape[1])
-    ys = []
-    for start in range(0, length + pad, block_len):
-        stop = min(start + block_len, length + pad)
-        states, h = _scan_block(delta_p[:, start:stop], delta_u[:, start:stop], A, B_p[:, start:stop], h, chunk_len)
-        ys.append((states @ C_p[:, start:stop, :, None]).squeeze(-1))
-    y = torch.cat(ys, dim=1)[:, :length] + u * D
-    return y * F.silu(z)
+    u_p, delta_p, B_p, C_p = (F.pad(t, (0, 0, 0, pad)) for t in (u, delta, B, C))
+    y = _StateScan.apply(u_p, delta_p, A, B_p, C_p, block_len, chunk_len)[:, :length]
+    return (y + u * D) * F.silu(z)
 
 
 # -- the mixer --------------------------------------------------------------------------------------------------

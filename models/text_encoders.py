@@ -60,6 +60,19 @@ class MiniLMTextEncoder(TextEncoder):
         return feats.float().clone()
 
 
+class CachedTextFeatures:
+    """Training sees each caption many times: its features are computed once and kept on the CPU."""
+
+    def __init__(self, encoder):
+        self.encoder, self.features = encoder, {}
+
+    def __call__(self, captions, device):
+        missing = [c for c in dict.fromkeys(captions) if c not in self.features]
+        if missing:
+            self.features.update(zip(missing, self.encoder.encode(missing).float().cpu()))
+        return torch.stack([self.features[c] for c in captions]).to(device)
+
+
 def load_minilm():
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"

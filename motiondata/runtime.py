@@ -14,28 +14,58 @@ def register_resolvers():
         OmegaConf.register_new_resolver("run_folder", run_folder)
 
 
-def run_folder(resume, exp_name, root="outputs"):
+def run_folder(resume, exp_name, root="outputs", overrides=None):
     """`${run_folder:${resume},${exp_name}}`: the run folder of a job with resumable runs (cdm_stage1).
 
-    resume=null: a new folder {root}/{timestamp}_{exp_name}/train-{timestamp}; resume=latest: the newest run of
-    exp_name without a final generated_contact_maps.npz; resume=PATH: that folder."""
+    resume=auto (the default): the newest unfinished run of exp_name started by the same command (the same
+    command-line overrides, resume= aside, as recorded in its .hydra/overrides.yaml), else a new folder;
+    resume=null: a new folder {root}/{timestamp}_{exp_name}/train-{timestamp}; resume=latest: the newest unfinished
+    run of exp_name, whatever its command; resume=PATH: that folder. Unfinished: a work list but no final
+    generated_contact_maps.npz."""
     import time
 
+    if str(resume) == "auto":
+        same_command = [run for run in unfinished_runs(exp_name, root)
+                        if recorded_overrides(run) == without_resume(overrides if overrides is not None
+                                                                     else current_overrides())]
+        if same_command:
+            return str(same_command[-1])
+        resume = None
     if resume is None or str(resume) == "":
         stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
         return f"{root}/{stamp}_{exp_name}/train-{stamp}"
     if str(resume) != "latest":
         if not Path(resume).is_dir():
             raise FileNotFoundError(f"resume={resume}: no such run folder; pass an existing run folder, "
-                                    "resume=latest, or no resume for a new run")
+                                    "resume=latest, resume=auto, or resume=null for a new run")
         return str(resume)
-    runs = sorted(Path(root).glob(f"*_{exp_name}/train-*"), key=lambda p: p.name)
-    unfinished = [p for p in runs
-                  if (p / "work_list.json").exists() and not (p / "generated_contact_maps.npz").exists()]
+    unfinished = unfinished_runs(exp_name, root)
     if not unfinished:
         raise FileNotFoundError(f"resume=latest: no unfinished run of exp_name={exp_name!r} under {root}/; "
                                 "drop resume= to start a new run")
     return str(unfinished[-1])
+
+
+def unfinished_runs(exp_name, root):
+    runs = sorted(Path(root).glob(f"*_{exp_name}/train-*"), key=lambda p: p.name)
+    return [p for p in runs if (p / "work_list.json").exists() and not (p / "generated_contact_maps.npz").exists()]
+
+
+def without_resume(overrides):
+    return sorted(o for o in overrides if not o.lstrip("+~").startswith("resume="))
+
+
+def current_overrides():
+    """This command's command-line overrides (empty outside a Hydra app)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def recorded_overrides(run):
+    """The command-line overrides a run folder was started with (None when it has no .hydra/overrides.yaml)."""
+    path = Path(run) / ".hydra" / "overrides.yaml"
+    return without_resume(OmegaConf.load(path)) if path.is_file() else None
 
 
 def apply_gpu_shorthand(cfg):

@@ -37,11 +37,21 @@ def test_real_checkpoint_model_configs(model):
     assert cfg.model.dataset_dir == "/ck/../datasets/HumanML3D"
 
 
-@pytest.mark.parametrize("experiment", ["mardm_ae_synth", "mardm_synth"])
-def test_training_experiments_compose(experiment):
+@pytest.mark.parametrize("experiment,export", [("mardm_ae_synth", "model/latest.tar"),
+                                               ("mardm_synth", "model/latest.tar"),
+                                               ("cdm_synth", "ckpt/model{step:06d}.pt")])
+def test_training_experiments_compose(experiment, export):
     cfg = compose_config("train", [f"+experiment={experiment}"])
     OmegaConf.resolve(cfg.data)
-    assert cfg.callbacks.reference_export.path.endswith("model/latest.tar")
+    assert cfg.callbacks.reference_export.path.endswith(export)
+
+
+def test_cdm_stage1_defaults_to_the_bundled_cdm_and_generated_corpus():
+    cfg = compose_config("predict", ["+experiment=cdm_stage1", "logger=null"])
+    assert Path(cfg.model.exp_dir).parts[-2:] == ("ckpt", "cdm_pointmamba") and cfg.model.text_encoder == "minilm"
+    assert Path(cfg.data.data_dir) == Path(cfg.data.synth_dir) and cfg.resume == "auto"
+    real = compose_config("predict", ["+experiment=cdm_stage1", "model=cdm", "model.clip_weights=/w.pt"])
+    assert real.model.text_encoder == "clip" and real.model.method == "ancestral" and real.model.respacing == ""
 
 
 def test_device_fallback_says_so_in_one_line():

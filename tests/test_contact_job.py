@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import lightning as L
@@ -49,6 +50,14 @@ class HashTextEncoder(nn.Module):
             seed = int.from_bytes(hashlib.sha256(caption.encode()).digest()[:8], "little")
             rows.append(torch.randn(self.dim, generator=torch.Generator().manual_seed(seed)))
         return torch.stack(rows)
+
+
+class SlowHashTextEncoder(HashTextEncoder):
+    """The stand-in encoder, 0.5 s per batch: gives a kill test time to land between two temp files."""
+
+    def encode(self, captions):
+        time.sleep(0.5)
+        return super().encode(captions)
 
 
 @pytest.fixture
@@ -206,14 +215,14 @@ def test_cdm_stage1_experiment_names():
     from motiondata.runtime import register_resolvers
 
     register_resolvers()
-    overrides = ["+experiment=cdm_stage1", "exp_dir=/e", "ckpt=/e/ckpt/model000100.pt", "exp_name=x", "data_dir=/d",
+    overrides = ["+experiment=cdm_stage1", "model=cdm", "exp_dir=/e", "ckpt=/e/ckpt/model000100.pt", "exp_name=x", "data_dir=/d",
                  "model.arch=Perceiver", "batch_size=4", "save_every_n_batches=3", "phase=test", "limit=5",
                  "seed=7", "gpu=0", "logger=null"]
     with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
         cfg = compose("predict", overrides=overrides)
     assert cfg.model.exp_dir == "/e" and cfg.model.ckpt.endswith("model000100.pt") and cfg.model.arch == "Perceiver"
     assert cfg.data.data_dir == "/d" and cfg.data.batch_size == 4 and cfg.data.phase == "test"
-    assert cfg.data.limit == 5 and cfg.model.seed == 7 and cfg.gpu == 0 and cfg.resume is None
+    assert cfg.data.limit == 5 and cfg.model.seed == 7 and cfg.gpu == 0 and cfg.resume == "auto"
     assert cfg.callbacks.contact_writer.save_every_n_batches == 3
     assert cfg.model.diffusion_steps is None and cfg.model.method == "ancestral"  # the fork's 500-step chain
 
@@ -258,3 +267,58 @@ def test_streamed_npz_reads_back_and_renders(tmp_path):
     np.testing.assert_array_equal(read_first_rows(tmp_path / "a.npz", "maps", 2), rows[:2])
     render_contact_png(rows[0, :, :3], rows[0], "a person sits", tmp_path / "a.png")
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_auto_resume_picks_the_same_commands_unfinished_run(tmp_path):
+    from motiondata.runtime import run_folder
+
+    def started(name, overrides, finished=False):
+        run = tmp_path / name
+        (run / ".hydra").mkdir(parents=True)
+        (run / "work_list.json").write_text("{}")
+        (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+        if finished:
+            (run / FINAL_FILE).write_text("")
+        return str(run)
+
+    older = started("2026-01-01_00-00-00_exp/train-a", ["+experiment=cdm_stage1", "limit=4"])
+    other = started("2026-01-02_00-00-00_exp/train-b", ["+experiment=cdm_stage1", "limit=5"])
+    started("2026-01-03_00-00-00_exp/train-c", ["+experiment=cdm_stage1", "limit=4"], finished=True)
+    assert run_folder("auto", "exp", str(tmp_path), ["limit=4", "+experiment=cdm_stage1", "resume=auto"]) == older
+    assert run_folder("auto", "exp", str(tmp_path), ["+experiment=cdm_stage1", "limit=5"]) == other
+    new = run_folder("auto", "exp", str(tmp_path), ["+experiment=cdm_stage1", "limit=6"])
+    assert new.startswith(str(tmp_path)) and not Path(new).exists()
+    assert run_folder("latest", "exp", str(tmp_path)) == other
+
+
+@pytest.mark.slow
+def test_sigkill_then_the_same_command_resumes_to_the_uninterrupted_result(data_dir, tmp_path):
+    """Kill -9 the CLI after its first temp file, re-run the same command: it finds its run folder (resume=auto),
+    leaves the finished samples alone and ends with the NPZ of an uninterrupted run; no partial file is left."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    command = [sys.executable, str(ROOT / "predict.py"), "+experiment=cdm_stage1", f"exp_dir={EXP_DIR}",
+               f"data_dir={data_dir}", f"num_points={NUM_POINTS}", "captions=all", "batch_size=1",
+               "save_every_n_batches=1", "seed=1", "model.diffusion_steps=20", "model.respacing=ddim5",
+               "model.method=ddim", "model.text_encoder={_target_:test_contact_job.SlowHashTextEncoder,dim:512}",
+               "gpu=null", "logger=null"]
+    work = tmp_path / "work"
+    work.mkdir()
+    process = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while not list(work.glob("outputs/*_cdm_stage1/train-*/temp_batch_*.npz")) and time.time() < deadline:
+            assert process.poll() is None, "the job ended before its first temp file"
+            time.sleep(0.05)
+    finally:
+        process.kill()
+        process.wait()
+    (run_dir,) = [p.parent for p in work.glob("outputs/*_cdm_stage1/train-*/work_list.json")]
+    assert not (run_dir / FINAL_FILE).exists()
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir.glob("temp_batch_*.npz")}
+    assert before and not list(run_dir.glob("*.tmp*"))
+
+    result = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert len(list(work.glob("outputs/*_cdm_stage1/train-*"))) == 1  # resumed, not a new run
+    run_job(data_dir, tmp_path / "uninterrupted")
+    assert_same_npz(load_npz(run_dir), load_npz(tmp_path / "uninterrupted"), atol=1e-5)

@@ -1,0 +1,72 @@
+"""afford-motion's H3D contact maps for CDM training (train.py): the train split to fit, the test split to validate.
+
+Items come from datamodules.contact_data.ContactHumanML3DDataset, so training reads exactly what the cdm_stage1
+job reads. Training uses every caption of an entry as its own item (`captions=all`; the reference draws one at
+random per access: over an epoch this sees the same pairs). `train_points` (default: all, as the reference) trains
+on a random subset of each cloud's points, drawn anew at every access; the bundled small CDM uses it to train on
+CPUs. With `synth_seed`, a missing corpus is first generated there (motiondata.synth.scenes).
+"""
+import json
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+from torch.utils.data import DataLoader, Dataset
+
+from datamodules.contact_data import ContactHumanML3DDataset, collate_items, ensure_contact_corpus
+
+POINT_KEYS = ("points", "x", "c_pc_xyz")
+
+
+class PointSubset(Dataset):
+    """Items with `num_points` of their points: random at every access, or (fixed=True) the same per item."""
+
+    def __init__(self, dataset, num_points, fixed=False):
+        self.dataset, self.num_points, self.fixed = dataset, num_points, fixed
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        item = dict(self.dataset[index])
+        rng = np.random.default_rng(index) if self.fixed else np.random
+        keep = np.sort(rng.choice(len(item["x"]), self.num_points, replace=False))
+        for key in POINT_KEYS:
+            item[key] = np.ascontiguousarray(item[key][keep])
+        return item
+
+
+class ContactTrainDataModule(L.LightningDataModule):
+    def __init__(self, data_dir, sigma=0.8, num_points=8192, train_points=None, batch_size=32, val_limit=64,
+                 num_workers=0, synth_seed=None):
+        super().__init__()
+        self.data_dir, self.sigma, self.num_points, self.train_points = Path(data_dir), sigma, num_points, train_points
+        self.batch_size, self.val_limit, self.num_workers, self.synth_seed = batch_size, val_limit, num_workers, synth_seed
+
+    def prepare_data(self):
+        if self.synth_seed is not None:
+            ensure_contact_corpus(self.data_dir, self.synth_seed)
+
+    @property
+    def data_info(self):
+        """What the manifest of a trained model records about its data."""
+        info_path = self.data_dir / "corpus_info.json"
+        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+        return {"root": str(self.data_dir), "synth_seed": self.synth_seed, "train_points": self.train_points, **info}
+
+    def setup(self, stage=None):
+        common = dict(sigma=self.sigma, num_points=self.num_points)
+        self.train_set = ContactHumanML3DDataset(self.data_dir, "train", captions="all", **common)
+        self.val_set = ContactHumanML3DDataset(self.data_dir, "test", captions="first", limit=self.val_limit, **common)
+        print(self.train_set.summary())
+        if self.train_points:
+            self.train_set = PointSubset(self.train_set, self.train_points)
+            self.val_set = PointSubset(self.val_set, self.train_points, fixed=True)
+
+    def train_dataloader(self):
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True,
+                          num_workers=self.num_workers, collate_fn=collate_items)
+
+    def val_dataloader(self):
+        return DataLoader(self.val_set, batch_size=self.batch_size, num_workers=self.num_workers,
+                          collate_fn=collate_items)
