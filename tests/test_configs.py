@@ -37,13 +37,26 @@ def test_real_checkpoint_model_configs(model):
     assert cfg.model.dataset_dir == "/ck/../datasets/HumanML3D"
 
 
-@pytest.mark.parametrize("experiment,export", [("mardm_ae_synth", "model/latest.tar"),
-                                               ("mardm_synth", "model/latest.tar"),
-                                               ("cdm_synth", "ckpt/model{step:06d}.pt")])
-def test_training_experiments_compose(experiment, export):
-    cfg = compose_config("train", [f"+experiment={experiment}"])
+@pytest.mark.parametrize("experiment,export,overrides", [
+    ("mardm_ae_synth", "model/latest.tar", []),
+    ("mardm_synth", "model/latest.tar", []),
+    ("cdm_synth", "ckpt/model{step:06d}.pt", []),
+    ("mardm_ae_h3d", "t2m/AE/model/latest.tar", ["data.root=/h", "bundle_dir=/b"]),
+    ("mardm_h3d", "t2m/MARDM_SiT_XL/model/latest.tar", ["data.root=/h", "bundle_dir=/b", "model.text_encoder.weights=/w"]),
+    ("cdm_h3d", "/e/ckpt/model{step:06d}.pt", ["data.data_dir=/d", "exp_dir=/e", "model.text_encoder.weights=/w"]),
+])
+def test_training_experiments_compose(experiment, export, overrides):
+    cfg = compose_config("train", [f"+experiment={experiment}", *overrides])
     OmegaConf.resolve(cfg.data)
     assert cfg.callbacks.reference_export.path.endswith(export)
+    if experiment.endswith("_h3d"):  # the real-data experiments: reference sizes, CLIP text, no generated data
+        assert cfg.data.get("synth_seed") is None
+        if experiment != "mardm_ae_h3d":
+            assert cfg.model.text_encoder.kind == "clip"
+        if experiment.startswith("mardm"):
+            assert cfg.arch.mardm == "MARDM-SiT-XL" and cfg.arch.ae == "AE_Model"
+        else:
+            assert cfg.model.arch_cfg.trans_dim == 256 and cfg.model.time_emb_dim == 128
 
 
 def test_cdm_stage1_defaults_to_the_bundled_cdm_and_generated_corpus():

@@ -39,3 +39,28 @@ def test_train_both_stages_and_load_the_exports(tmp_path):
         entry = manifest[f"checkpoints/t2m/{name}/model/latest.tar"]
         assert entry["command"].startswith("python") and len(entry["sha256"]) == 64
         assert "val/loss" in entry["final_metrics"] and entry["data"]["generator_version"]
+
+
+def test_train_full_size_cdm_for_two_steps_and_load_the_export(tmp_path):
+    """The fork's full-size PointMamba CDM (trans_dim 256, depth 8, time 128) on a tiny generated contact corpus
+    (64 of each cloud's points, to stay fast): the flat model{step:06d}.pt export loads with the predict loader."""
+    from models.cdm_checkpoints import load_cdm
+    from motiondata.synth.scenes import write_contact_corpus
+
+    corpus, bundle = tmp_path / "contacts", tmp_path / "cdm_bundle"
+    write_contact_corpus(corpus, seed=0, scenes_per_kind=2)
+    command = [sys.executable, str(ROOT / "train.py"), "+experiment=cdm_synth", f"data.data_dir={corpus}",
+               f"bundle_dir={bundle}", "logger=null", "data.batch_size=2", "data.train_points=64",
+               "model.arch_cfg.trans_dim=256", "model.arch_cfg.depth=8", "model.arch_cfg.last_dim=256",
+               "model.time_emb_dim=128", "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
+               "+trainer.limit_val_batches=1", "+trainer.enable_progress_bar=false",
+               f"hydra.run.dir={tmp_path / 'runs' / 'cdm'}"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    exports = sorted((bundle / "ckpt").glob("model*.pt"))
+    assert [p.name for p in exports] == ["model000002.pt"]  # the epoch-end export replaced by the final one
+    loaded = load_cdm(bundle, text_feat_dim=384)
+    assert loaded.config["arch_cfg"] == {"trans_dim": 256, "depth": 8, "last_dim": 256}
+    assert loaded.config["time_emb_dim"] == 128
+    entry = json.loads((bundle / "manifest.json").read_text())["ckpt/model000002.pt"]
+    assert "train/loss" in entry["final_metrics"] and entry["data"]["generator_version"].startswith("motiondata.synth.scenes")
