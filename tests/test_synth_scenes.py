@@ -187,3 +187,15 @@ def test_heldout_captions_never_in_texts(corpus):
             assert normalised(caption) not in training
         for phrase in kind.heldout:
             assert not any(phrase in caption for caption in training)
+
+
+def test_contact_evaluation_runs_the_bundled_cdm_on_held_out_scenes(corpus):
+    """The evaluation command's pipeline on the tiny corpus (a 2-step chain): one held-out phrasing per test scene,
+    the ground truth's own peak on the target object every time, rates in [0, 1]."""
+    from motiondata.synth.evaluate_contacts import evaluate
+
+    out, _ = corpus
+    report = evaluate(out, overrides=["model.respacing=ddim2"], limit=3, batch_size=3)
+    assert report["held_out_scenes"] == 3 and report["ground_truth_rate"] == 1.0
+    assert 0.0 <= report["pass_rate"] <= 1.0 and 0.0 < report["chance_rate"] < 1.0
+    assert len(report["pass_rate_per_kind"]) == 3 and report["median_peak_error_m"] >= 0.0
