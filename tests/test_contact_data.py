@@ -258,3 +258,30 @@ def test_clear_errors(tmp_path, data_dir):
     (scenes / "HUMANISE" / "contact_motion" / "contacts" / "00004.npz").unlink()
     with pytest.raises(FileNotFoundError, match="no contact map, e.g. .*HUMANISE/contact_motion/contacts/00004.npz"):
         ContactMapDataset(scenes, "test", sets=["HUMANISE"], num_points=16)
+
+
+def test_training_on_a_scene_set_turns_each_cloud_about_gravity(tmp_path):
+    """dataset=scene (HUMANISE): the reference's RandomRotation about z at every access, contacts unchanged; a batch
+    goes through the CDM training loss."""
+    from datamodules.contact_train import ContactTrainDataModule
+    from lightning_modules.cdm_train import CDMTrainModule
+
+    class StandInText(torch.nn.Module):
+        dim = 8
+
+        def encode(self, captions):
+            return torch.ones(len(captions), self.dim)
+
+    write_scene_sets(tmp_path)
+    datamodule = ContactTrainDataModule(tmp_path, num_points=16, batch_size=2, num_workers=0, dataset="scene",
+                                        sets=["HUMANISE"])
+    datamodule.setup("fit")
+    plain, turned = datamodule.train_set.dataset[0], datamodule.train_set[0]
+    np.testing.assert_allclose(turned["c_pc_xyz"][:, 2], plain["c_pc_xyz"][:, 2])
+    np.testing.assert_allclose(np.linalg.norm(turned["c_pc_xyz"][:, :2], axis=1),
+                               np.linalg.norm(plain["c_pc_xyz"][:, :2], axis=1), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(turned["c_pc_xyz"], plain["c_pc_xyz"])
+    np.testing.assert_array_equal(turned["x"], plain["x"])
+    module = CDMTrainModule(StandInText(), arch_cfg={"trans_dim": 16, "depth": 1, "last_dim": 16}, time_emb_dim=16)
+    assert torch.isfinite(module.loss(next(iter(datamodule.train_dataloader()))))
+    assert len(datamodule.val_set) == 2
