@@ -12,7 +12,6 @@ prediction reads:
 on a random subset of each cloud's points, drawn anew at every access; the bundled small CDM uses it to train on
 CPUs. With `synth_seed`, a missing corpus is first generated there (motiondata.synth.scenes).
 """
-import json
 from pathlib import Path
 
 import lightning as L
@@ -22,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from datamodules.contact_data import (
     ContactHumanML3DDataset, ContactMapDataset, collate_items, ensure_contact_corpus,
 )
+from motiondata.synth import read_corpus_info
 
 POINT_KEYS = ("points", "x", "c_pc_xyz")
 
@@ -81,9 +81,8 @@ class ContactTrainDataModule(L.LightningDataModule):
     @property
     def data_info(self):
         """What the manifest of a trained model records about its data."""
-        info_path = self.data_dir / "corpus_info.json"
-        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-        return {"root": str(self.data_dir), "synth_seed": self.synth_seed, "train_points": self.train_points, **info}
+        return {"root": str(self.data_dir), "synth_seed": self.synth_seed, "train_points": self.train_points,
+                **read_corpus_info(self.data_dir)}
 
     def setup(self, stage=None):
         common = dict(sigma=self.sigma, num_points=self.num_points)

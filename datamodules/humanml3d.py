@@ -5,7 +5,6 @@ Motions are kept if min_len <= T < 200 (t2m: 40). Two datasets:
 * `TextMotion`: (caption, motion padded to max_motion_length, m_length) with the reference's random caption,
   length coin ('single','single','double') and random crop (MARDM training).
 """
-import json
 import random
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from motiondata.humanml3d import load_items, mean_std
+from motiondata.synth import read_corpus_info
 
 
 class AEWindows(Dataset):
@@ -72,9 +72,7 @@ class HumanML3DDataModule(L.LightningDataModule):
     @property
     def data_info(self):
         """What the manifest of a trained model records about its data."""
-        info_path = self.root / "corpus_info.json"
-        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-        return {"root": str(self.root), "synth_seed": self.synth_seed, **info}
+        return {"root": str(self.root), "synth_seed": self.synth_seed, **read_corpus_info(self.root)}
 
     def setup(self, stage=None):
         self.mean, self.std = mean_std(self.root)

@@ -25,9 +25,8 @@ def run_folder(resume, exp_name, root="outputs", overrides=None):
     import time
 
     if str(resume) == "auto":
-        same_command = [run for run in unfinished_runs(exp_name, root)
-                        if recorded_overrides(run) == without_resume(overrides if overrides is not None
-                                                                     else current_overrides())]
+        command = without_resume(overrides if overrides is not None else current_overrides())
+        same_command = [run for run in unfinished_runs(exp_name, root) if recorded_overrides(run) == command]
         if same_command:
             return str(same_command[-1])
         resume = None

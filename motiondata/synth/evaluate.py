@@ -89,11 +89,18 @@ def main(argv=None):
           f"{report['repeats']} seeds pass their family's predicate; {report['shape_only_pass_rate']:.1%} pass "
           f"its shape test alone; median worst bone-length error {report['median_worst_bone_error']:.1%}")
     if args.manifest:
-        from motiondata.atomic import atomic_write_json
-        path = Path(args.manifest)
-        manifest = json.loads(path.read_text()) if path.is_file() else {}
-        manifest["evaluation"] = {**report, "command": "python -m motiondata.synth.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)}
-        atomic_write_json(path, manifest)
+        record_evaluation(args.manifest, report, "motiondata.synth.evaluate", argv)
+
+
+def record_evaluation(manifest_path, report, module, argv=None):
+    """Stores `report` and the command that made it under "evaluation" in a bundle manifest (atomically)."""
+    from motiondata.atomic import atomic_write_json
+
+    path = Path(manifest_path)
+    manifest = json.loads(path.read_text()) if path.is_file() else {}
+    arguments = sys.argv[1:] if argv is None else argv
+    manifest["evaluation"] = {**report, "command": " ".join(["python", "-m", module, *arguments])}
+    atomic_write_json(path, manifest)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ predicted and the ground-truth peak point (how close to the right spot on the ob
 """
 import argparse
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import torch
 from datamodules.contact_data import ContactHumanML3DDataset, ensure_contact_corpus, read_contacts
 from models.contact import CONTACT_JOINTS
 from motiondata.runtime import PROJECT_ROOT, register_resolvers
+from motiondata.synth.evaluate import record_evaluation
 
 DEFAULT_DATA = PROJECT_ROOT / "data" / "generated" / "contact_synth"
 
@@ -109,12 +109,7 @@ def main(argv=None):
           f"of {report['held_out_scenes']} held-out scenes (chance {report['chance_rate']:.1%}, ground truth "
           f"{report['ground_truth_rate']:.1%}); median distance to the true peak {report['median_peak_error_m']:.2f} m")
     if args.manifest:
-        from motiondata.atomic import atomic_write_json
-        path = Path(args.manifest)
-        manifest = json.loads(path.read_text()) if path.is_file() else {}
-        command = "python -m motiondata.synth.evaluate_contacts " + " ".join(sys.argv[1:] if argv is None else argv)
-        manifest["evaluation"] = {**report, "command": command}
-        atomic_write_json(path, manifest)
+        record_evaluation(args.manifest, report, "motiondata.synth.evaluate_contacts", argv)
 
 
 if __name__ == "__main__":
