@@ -52,7 +52,8 @@ class PoseWriter(BasePredictionWriter):
         self.progress.update(done=0, failed=0, force=True)
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
-        extra = {"seed": pl_module.seed, "rng": pl_module.rng, "model": pl_module.model_name}
+        extra = {"seed": pl_module.seed, "rng": pl_module.rng, "model": pl_module.model_name,
+                 "skeleton_fit": pl_module.skeleton_fit}
         for item in split_items(prediction, extra):
             future = self.pool.submit(write_pose_files, item, self.output_dir, self.temp_dir)
             self.pending.append((item, future))

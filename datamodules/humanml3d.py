@@ -63,11 +63,22 @@ class HumanML3DDataModule(L.LightningDataModule):
         self.min_len, self.window_size, self.max_motion_length = min_len, window_size, max_motion_length
 
     def prepare_data(self):
-        """With `synth_seed`, a missing folder is filled with the project's generated pose corpus."""
-        if self.synth_seed is not None and not (self.root / "train.txt").is_file():
-            from motiondata.synth.corpus import write_corpus
+        """With `synth_seed`, a missing folder is filled with the project's generated pose corpus; a generated
+        corpus of another generator version or seed is refused rather than silently trained on."""
+        if self.synth_seed is None:
+            return
+        from motiondata.synth.corpus import GENERATOR_VERSION, write_corpus
+
+        if not (self.root / "train.txt").is_file():
             print(f"generating the synthetic pose corpus into {self.root} (seed {self.synth_seed})")
             write_corpus(self.root, seed=self.synth_seed)
+            return
+        info = read_corpus_info(self.root)
+        found = {"generator_version": info.get("generator_version"), "seed": info.get("seed")}
+        if found != {"generator_version": GENERATOR_VERSION, "seed": self.synth_seed}:
+            raise FileExistsError(
+                f"{self.root / 'corpus_info.json'} describes {found}, but this code generates {GENERATOR_VERSION} "
+                f"with seed {self.synth_seed}: delete {self.root} (it is generated again) or set data.root elsewhere")
 
     @property
     def data_info(self):

@@ -1,10 +1,16 @@
-"""Thin LightningModule: captions -> text features -> MARDM generate -> AE decode -> joints -> one frame."""
+"""Thin LightningModule: captions -> text features -> MARDM generate -> AE decode -> joints -> one frame.
+
+`skeleton_fit=True` refits each pose to the generated pose corpus's skeleton (motiondata.synth.body) at the
+pose's own body size: bone directions stay, bone lengths become the skeleton's. The bundled default, trained
+on that corpus, turns it on; the real checkpoints' configs leave it off and write the network's joints.
+"""
 import lightning as L
 import torch
 
 from models.mardm_checkpoints import MardmNetworks
 from models.mardm_sampler import PerItemNoise, ReferenceNoise, generate
 from motiondata.features import recover_from_ric
+from motiondata.synth.body import fit_to_skeleton
 
 RNG_MODES = ("per_item", "reference")
 
@@ -27,7 +33,7 @@ def resolve_frame_index(frame_index, num_frames):
 
 class PoseGenerationModule(L.LightningModule):
     def __init__(self, networks: MardmNetworks, text_encoder, model_name, seed=3407, rng="per_item", time_steps=18,
-                 cfg=4.5, solver="dopri5", num_steps=50, skip_redundant=False, frame_index=-1):
+                 cfg=4.5, solver="dopri5", num_steps=50, skip_redundant=False, frame_index=-1, skeleton_fit=False):
         super().__init__()
         if rng not in RNG_MODES:
             raise ValueError(f"rng must be one of {RNG_MODES} (got {rng!r})")
@@ -36,7 +42,7 @@ class PoseGenerationModule(L.LightningModule):
         self.register_buffer("std", networks.std, persistent=False)
         self.model_name, self.seed, self.rng = model_name, seed, rng
         self.time_steps, self.cfg, self.solver, self.num_steps = time_steps, cfg, solver, num_steps
-        self.skip_redundant, self.frame_index = skip_redundant, frame_index
+        self.skip_redundant, self.frame_index, self.skeleton_fit = skip_redundant, frame_index, skeleton_fit
         self.reference_noise = None
 
     def on_predict_start(self):
@@ -63,11 +69,14 @@ class PoseGenerationModule(L.LightningModule):
             # the root position of frame f accumulates the velocities of frames < f: keep the whole prefix
             poses.append(recover_from_ric(motion[: frame + 1].float())[frame])
             frame_indices.append(frame)
+        joints = torch.stack(poses).float().cpu().numpy()
+        if self.skeleton_fit:
+            joints = fit_to_skeleton(joints).astype("float32")
         return {
             "id": ids.tolist(),
             "caption": list(batch["caption"]),
             "stem": list(batch["stem"]),
-            "joints": torch.stack(poses).float().cpu().numpy(),
+            "joints": joints,
             "frame_index": frame_indices,
             "num_frames": (4 * m_lens).tolist(),
         }

@@ -28,6 +28,7 @@ def pose_json(item):
         "rng": item["rng"],
         "model": item["model"],
         "num_frames": int(item["num_frames"]),
+        "skeleton_fit": bool(item.get("skeleton_fit", False)),
         "units": "metres, Y up",
     }
 

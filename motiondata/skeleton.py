@@ -1,4 +1,5 @@
 """The HumanML3D 22-joint skeleton (SMPL order, Y up, metres, left = +x, facing +z)."""
+import numpy as np
 
 JOINT_NAMES = [
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee",
@@ -25,3 +26,21 @@ for _chain in KINEMATIC_CHAIN:
         PARENTS[_child] = _parent
 
 FEATURE_DIM = 4 + (NUM_JOINTS - 1) * 3  # 67: root rot vel, root lin vel xz, root y, ric positions
+
+
+def fit_bone_lengths(joints, lengths):
+    """Joints (..., 22, 3) with every bone PARENTS[j] -> j set to lengths[..., j - 1], keeping its direction.
+
+    Walks the tree from the pelvis (which stays put), so each joint moves with its parent; a pose keeps its
+    shape and gets the skeleton's proportions. A zero-length bone stays zero.
+    """
+    joints = np.asarray(joints, dtype=np.float64)
+    lengths = np.asarray(lengths, dtype=np.float64)
+    fitted = joints.copy()
+    for joint in range(1, NUM_JOINTS):  # SMPL order: every parent comes before its children
+        parent = PARENTS[joint]
+        bone = joints[..., joint, :] - joints[..., parent, :]
+        norm = np.linalg.norm(bone, axis=-1, keepdims=True)
+        direction = np.divide(bone, norm, out=np.zeros_like(bone), where=norm > 1e-9)
+        fitted[..., joint, :] = fitted[..., parent, :] + direction * lengths[..., joint - 1, None]
+    return fitted

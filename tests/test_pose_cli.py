@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from motiondata.synth.evaluate import worst_bone_error
 from motiondata.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +54,9 @@ def test_cli_writes_three_valid_files_per_caption(single_run):
     record = json.loads((out / "raises_both_arms_above_the_head.json").read_text())
     assert record["frame_index"] == 8 and record["num_joints"] == 22 and record["model"]
     assert np.array(record["joints"]).shape == (22, 3)
+    assert record["skeleton_fit"] is True  # the bundled default refits poses to its corpus skeleton
+    for stem, joints in poses(out).items():
+        assert worst_bone_error(joints) < 1e-5, stem
     hidden = {p.name for p in out.iterdir() if p.name.startswith(".")}
     assert hidden == {".job.json", ".progress"}  # no temp files: they live in temp_dir
     assert not list((tmp_path / "out_temp").iterdir())

@@ -18,7 +18,7 @@ class FakePoseModule(L.LightningModule):
     def __init__(self, broken=()):
         super().__init__()
         self.broken = set(broken)
-        self.seed, self.rng, self.model_name = 1, "per_item", "fake"
+        self.seed, self.rng, self.model_name, self.skeleton_fit = 1, "per_item", "fake", False
         self.seen = []
 
     def predict_step(self, batch, batch_idx):
@@ -50,6 +50,7 @@ def test_writes_three_files_per_caption_and_index(tmp_path):
     assert all(r["status"] == "done" for r in index)
     record = json.loads((out / "arching_back_2.json").read_text())
     assert record["caption"] == "A person arching back" and record["id"] == 1 and record["model"] == "fake"
+    assert record["skeleton_fit"] is False
     assert record["num_joints"] == 22 and len(record["joint_names"]) == 22 and record["frame_index"] == 8
     joints = np.load(out / "a_person_squats.npy")
     assert joints.dtype == np.float32 and joints.shape == (22, 3) and np.allclose(joints, 0.02)

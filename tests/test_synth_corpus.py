@@ -13,10 +13,10 @@ from motiondata.atomic import is_temp_name
 from motiondata.features import (
     joints_to_features, normalize_first_frame, recover_from_ric, root_facing_angle, rotate_about_y,
 )
-from motiondata.skeleton import PARENTS
+from motiondata.skeleton import PARENTS, fit_bone_lengths
 from motiondata.synth.body import (
-    BONE_LENGTHS, HEAD_TOP_ABOVE_HEAD_JOINT, J, Pose, forward_kinematics, mirror_angles, mirror_joints,
-    pose_joints, within_limits,
+    BONE_LENGTHS, HEAD_TOP_ABOVE_HEAD_JOINT, J, Pose, bone_lengths, estimate_scale, fit_to_skeleton,
+    forward_kinematics, mirror_angles, mirror_joints, pose_joints, within_limits,
 )
 from motiondata.synth.captions import SUBJECTS, compose_captions
 from motiondata.synth.corpus import make_clip, motion_vectors
@@ -106,6 +106,26 @@ def test_heading_turns_about_y():
     assert np.degrees(root_facing_angle(joints)) == pytest.approx(90.0)
 
 
+def test_fit_to_skeleton_restores_bone_lengths_and_keeps_directions():
+    rng = np.random.default_rng(0)
+    joints = np.stack([pose_joints(pose) for pose in samples("warrior_two", 4) + samples("sit_chair", 4)])
+    np.testing.assert_allclose(fit_to_skeleton(joints), joints, atol=1e-9)  # already on the skeleton: unchanged
+
+    # stretch every bone by up to +-10 % (children move with their parents), as a generator's error would
+    stretch = rng.uniform(0.9, 1.1, size=(len(joints), 21))
+    stretched = fit_bone_lengths(joints, bone_lengths(joints) * stretch)
+    fitted = fit_to_skeleton(stretched)
+    np.testing.assert_allclose(fitted[:, 0], stretched[:, 0])  # the pelvis stays put
+    expected = BONE_LENGTHS * estimate_scale(stretched)[:, None]
+    np.testing.assert_allclose(bone_lengths(fitted), expected, rtol=1e-9)
+
+    def directions(points):
+        bones = points[:, 1:] - points[:, PARENTS[1:]]
+        return bones / np.linalg.norm(bones, axis=-1, keepdims=True)
+
+    np.testing.assert_allclose(directions(fitted), directions(joints), atol=1e-9)
+
+
 # --- pose families ------------------------------------------------------------------------------------------
 
 
@@ -115,7 +135,18 @@ def test_vocabulary_size_and_held_out_phrases():
     held_out = [phrase for family in FAMILIES for phrase in family.heldout]
     assert len(set(training)) == len(training), "a training phrase is shared by two families"
     assert not set(held_out) & set(training)
-    assert all(len(family.captions) >= 5 and len(family.heldout) >= 2 for family in FAMILIES)
+    assert all(len(family.captions) >= 15 and len(family.heldout) >= 2 for family in FAMILIES)
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda family: family.name)
+def test_phrases_name_the_family_side_only(family):
+    """Mirrored families name no side (either side passes); "raise_left_arm" and the like always name theirs; none
+    names the other side ("salute" is right-handed but may leave the hand unnamed)."""
+    in_name = {side for side in ("left", "right") if side in family.name.split("_")}
+    allowed = set() if family.mirror else in_name or {"right"} & set(" ".join(family.captions).split())
+    for phrase in family.captions + family.heldout:
+        named = {side for side in ("left", "right") if side in phrase.split()}
+        assert named <= allowed and in_name <= named, f"{family.name}: {phrase!r}"
 
 
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda family: family.name)
@@ -232,6 +263,14 @@ def test_corpus_cli_layout_and_determinism(tmp_path):
         if path.is_file():
             assert path.read_bytes() == (tmp_path / "b" / path.relative_to(root)).read_bytes(), path
     assert not [path for path in root.rglob("*") if is_temp_name(path.name)], "temporary files left behind"
+
+    # training refuses a generated corpus of another generator version instead of silently training on it
+    from datamodules.humanml3d import HumanML3DDataModule
+
+    HumanML3DDataModule(root, "ae", synth_seed=0).prepare_data()  # the current version: accepted as it is
+    (root / "corpus_info.json").write_text(json.dumps({**info, "generator_version": "motiondata.synth/1"}))
+    with pytest.raises(FileExistsError, match="corpus_info.json.*motiondata.synth/1"):
+        HumanML3DDataModule(root, "ae", synth_seed=0).prepare_data()
 
 
 def test_pose10k_captions_file():

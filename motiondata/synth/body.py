@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from motiondata.features import rotate_about_y
-from motiondata.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS
+from motiondata.skeleton import JOINT_NAMES, NUM_JOINTS, PARENTS, fit_bone_lengths
 
 J = {name: index for index, name in enumerate(JOINT_NAMES)}
 
@@ -282,3 +282,8 @@ def bone_lengths(joints: np.ndarray) -> np.ndarray:
 def estimate_scale(joints: np.ndarray) -> np.ndarray:
     """Body size relative to the scale-1 skeleton: total bone length over the nominal total."""
     return bone_lengths(joints).sum(axis=-1) / BONE_LENGTHS.sum()
+
+
+def fit_to_skeleton(joints: np.ndarray) -> np.ndarray:
+    """Joints (..., 22, 3) refitted to this skeleton's bone lengths at their own estimated body size."""
+    return fit_bone_lengths(joints, BONE_LENGTHS * estimate_scale(joints)[..., None])

@@ -42,7 +42,7 @@ from motiondata.synth.body import DOF, J, clip_to_limits, forward_kinematics, pl
 from motiondata.synth.captions import heldout_captions, random_training_captions, text_line
 from motiondata.synth.poses import FAMILIES, FAMILY_BY_NAME, Family
 
-GENERATOR_VERSION = "motiondata.synth/1"
+GENERATOR_VERSION = "motiondata.synth/2"  # 2: 16-20 training phrases per family (were 5-6)
 FPS = 20
 DEFAULT_CLIPS_PER_FAMILY = 80
 MIN_FRAMES, MAX_FRAMES = 16, 64
