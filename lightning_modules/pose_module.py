@@ -1,8 +1,9 @@
 """Thin LightningModule: captions -> text features -> MARDM generate -> AE decode -> joints -> one frame.
 
-`skeleton_fit=True` refits each pose to the generated pose corpus's skeleton (motiondata.synth.body) at the
-pose's own body size: bone directions stay, bone lengths become the skeleton's. The bundled default, trained
-on that corpus, turns it on; the real checkpoints' configs leave it off and write the network's joints.
+`skeleton_fit=True` makes each pose a body of the generated pose corpus (motiondata.synth.body.fit_to_skeleton):
+bone directions stay, bone lengths become the corpus skeleton's at the pose's size (held within the corpus's size
+range), and a pose reaching below the floor is lifted onto it. The bundled default, trained on that corpus, turns
+it on; the real checkpoints' configs leave it off and write the network's joints.
 """
 import lightning as L
 import torch

@@ -15,7 +15,7 @@ from motiondata.features import (
 )
 from motiondata.skeleton import PARENTS, fit_bone_lengths
 from motiondata.synth.body import (
-    BONE_LENGTHS, HEAD_TOP_ABOVE_HEAD_JOINT, J, Pose, bone_lengths, estimate_scale, fit_to_skeleton,
+    BONE_LENGTHS, HEAD_TOP_ABOVE_HEAD_JOINT, J, SCALE_RANGE, Pose, bone_lengths, estimate_scale, fit_to_skeleton,
     forward_kinematics, mirror_angles, mirror_joints, pose_joints, within_limits,
 )
 from motiondata.synth.captions import SUBJECTS, compose_captions
@@ -108,22 +108,29 @@ def test_heading_turns_about_y():
 
 def test_fit_to_skeleton_restores_bone_lengths_and_keeps_directions():
     rng = np.random.default_rng(0)
-    joints = np.stack([pose_joints(pose) for pose in samples("warrior_two", 4) + samples("sit_chair", 4)])
-    np.testing.assert_allclose(fit_to_skeleton(joints), joints, atol=1e-9)  # already on the skeleton: unchanged
+    joints = np.stack([pose_joints(pose) for pose in samples("warrior_two", 4) + samples("jump", 4)])
+    np.testing.assert_allclose(fit_to_skeleton(joints), joints, atol=1e-9)  # already a corpus body: unchanged
 
     # stretch every bone by up to +-10 % (children move with their parents), as a generator's error would
     stretch = rng.uniform(0.9, 1.1, size=(len(joints), 21))
     stretched = fit_bone_lengths(joints, bone_lengths(joints) * stretch)
+    stretched[1, :, 1] -= 0.05  # and sink one pose into the floor
+    stretched[5] *= 1.2  # and make one body too big
     fitted = fit_to_skeleton(stretched)
-    np.testing.assert_allclose(fitted[:, 0], stretched[:, 0])  # the pelvis stays put
-    expected = BONE_LENGTHS * estimate_scale(stretched)[:, None]
+    np.testing.assert_allclose(fitted[:, 0, [0, 2]], stretched[:, 0, [0, 2]])  # the pelvis stays above its spot
+    expected = BONE_LENGTHS * np.clip(estimate_scale(stretched), *SCALE_RANGE)[:, None]
     np.testing.assert_allclose(bone_lengths(fitted), expected, rtol=1e-9)
+    assert estimate_scale(fitted)[5] == pytest.approx(SCALE_RANGE[1])
 
     def directions(points):
         bones = points[:, 1:] - points[:, PARENTS[1:]]
         return bones / np.linalg.norm(bones, axis=-1, keepdims=True)
 
     np.testing.assert_allclose(directions(fitted), directions(joints), atol=1e-9)
+    lowest = fitted[..., 1].min(axis=-1)
+    assert lowest[1] == pytest.approx(0.0) and (lowest >= -1e-12).all()  # lifted onto the floor, not below
+    assert (lowest[4:] > 0.05).all()  # jumps stay in the air
+    assert all(plausible(pose) for pose in fitted) and not any(plausible(pose) for pose in stretched)
 
 
 # --- pose families ------------------------------------------------------------------------------------------
@@ -281,3 +288,27 @@ def test_pose10k_captions_file():
         "data/pose10k_captions.txt is stale: python -m motiondata.synth.captions --out data/pose10k_captions.txt"
     subjects = {subject.split()[0].capitalize() for subject in SUBJECTS}
     assert {line.split()[0] for line in lines} <= subjects
+
+
+def test_pose_evaluation_records_both_caption_sets(tmp_path):
+    """The evaluation command on a few captions with the bundled model: figures per family, before and after the
+    skeleton fit, recorded under their own keys in a manifest."""
+    from motiondata.synth.evaluate import main
+
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"note": "kept"}))
+    main(["--captions", "pose10k", "--limit", "3", "--repeats", "1", "--manifest", str(manifest)])
+    corpus = tmp_path / "corpus"
+    run_corpus_cli(corpus)
+    main(["--corpus", str(corpus), "--repeats", "1", "--manifest", str(manifest), "--model", "mardm_default"])
+    recorded = json.loads(manifest.read_text())
+    assert recorded["note"] == "kept"
+    pose10k, heldout = recorded["evaluation_pose10k"], recorded["evaluation"]
+    families = [family for _, family in compose_captions(10000, seed=0)[:3]]
+    assert pose10k["captions"] == 3 and set(pose10k["pass_rate_per_family"]) == set(families)
+    assert heldout["captions"] == sum(len(family.heldout) for family in FAMILIES)
+    for report in (pose10k, heldout):
+        assert report["skeleton_fit"] and report["median_worst_bone_error"] < 1e-4  # the written poses are fitted
+        assert report["pass_rate"] == report["shape_only_pass_rate"]  # the fit leaves only the shape to pass
+        assert report["raw"]["median_worst_bone_error"] > 1e-3  # the network's own joints are not
+        assert report["command"].startswith("python -m motiondata.synth.evaluate")

@@ -64,6 +64,7 @@ def _rest_offsets() -> np.ndarray:
 
 REST_OFFSETS = _rest_offsets()
 BONE_LENGTHS = np.linalg.norm(REST_OFFSETS[1:], axis=-1)  # bone (PARENTS[j] -> j) for j = 1..21
+SCALE_RANGE = (0.94, 1.06)  # body sizes of the generated corpora, relative to REST_OFFSETS
 STANDING_PELVIS_HEIGHT = 0.93  # hip drop + thigh + shin + ankle-to-toe drop at scale 1
 HEAD_TOP_ABOVE_HEAD_JOINT = 0.13  # the skull is not a joint: head joint 1.56 m + 0.13 = 1.69 m tall
 LEFT_RIGHT_SWAP = [J[n.replace("left_", "right_") if n.startswith("left_") else n.replace("right_", "left_")]
@@ -285,5 +286,9 @@ def estimate_scale(joints: np.ndarray) -> np.ndarray:
 
 
 def fit_to_skeleton(joints: np.ndarray) -> np.ndarray:
-    """Joints (..., 22, 3) refitted to this skeleton's bone lengths at their own estimated body size."""
-    return fit_bone_lengths(joints, BONE_LENGTHS * estimate_scale(joints)[..., None])
+    """Joints (..., 22, 3) made a body of the corpus: every bone keeps its direction and gets this skeleton's
+    length at the pose's estimated size (held within SCALE_RANGE), then a pose reaching below the floor is lifted
+    onto it (one above it stays in the air)."""
+    scale = np.clip(estimate_scale(joints), *SCALE_RANGE)
+    fitted = fit_bone_lengths(joints, BONE_LENGTHS * scale[..., None])
+    return place_on_floor(fitted, np.maximum(fitted[..., 1].min(axis=-1), 0.0))

@@ -1,8 +1,14 @@
-"""Pose quality of a model on the held-out paraphrases of the generated corpus.
+"""Pose quality of a model on the held-out paraphrases of the generated corpus, or on the pose10k captions.
 
     python -m motiondata.synth.evaluate [--corpus DIR] [--model mardm_default] [--repeats 2] [--manifest FILE]
+    python -m motiondata.synth.evaluate --captions pose10k --limit 940 --repeats 1 [--manifest FILE]
 
-Generates one pose per held-out caption (and per repeat, with another seed) through the pose10k experiment's
+`--captions heldout` (default): the held-out paraphrases, worded unlike any training caption, measure how the
+model follows new wordings. `--captions pose10k`: the first `--limit` captions of the default job's list
+(data/pose10k_captions.txt, made of training phrases with new subject / adverb / tail combinations) measure
+what the default job delivers.
+
+Generates one pose per caption (and per repeat, with another seed) through the pose10k experiment's
 model config, checks it with its family's geometric predicate (plausible skeleton: bone lengths within 5 %,
 nothing below the floor; plus the family's shape, e.g. both wrists above the head) and prints the pass rate
 per family and overall, for the poses as pose10k writes them and, when the config refits poses to the
@@ -46,10 +52,19 @@ def generate_poses(module, captions, seed, batch_size=32):
     return poses
 
 
-def evaluate(corpus, model="mardm_default", repeats=2, overrides=()):
-    """Pass rates of the poses as the pose10k experiment writes them and, when the model config refits them to
-    the skeleton (`skeleton_fit`), of the network's own joints before the fit ("raw")."""
-    entries = [json.loads(line) for line in (Path(corpus) / "eval_captions.jsonl").read_text().splitlines()]
+def heldout_entries(corpus):
+    return [json.loads(line) for line in (Path(corpus) / "eval_captions.jsonl").read_text().splitlines()]
+
+
+def pose10k_entries(limit):
+    from motiondata.synth.captions import compose_captions
+
+    return [{"caption": caption, "family": family} for caption, family in compose_captions(10000, seed=0)[:limit]]
+
+
+def evaluate(entries, model="mardm_default", repeats=2, overrides=()):
+    """Pass rates of the poses for `entries` ({"caption", "family"}) as the pose10k experiment writes them and, when
+    the model config refits them to the skeleton (`skeleton_fit`), of the network's own joints ("raw")."""
     module = load_module(model, overrides)
     skeleton_fit, module.skeleton_fit = module.skeleton_fit, False
     raw, written = [], []
@@ -58,7 +73,7 @@ def evaluate(corpus, model="mardm_default", repeats=2, overrides=()):
         raw += poses
         written += [fit_to_skeleton(joints) if skeleton_fit else joints for joints in poses]
     families = [entry["family"] for entry in entries] * repeats
-    report = {"model": module.model_name, "held_out_captions": len(entries), "repeats": repeats,
+    report = {"model": module.model_name, "captions": len(entries), "repeats": repeats,
               "skeleton_fit": bool(skeleton_fit), **pass_rates(families, written)}
     if skeleton_fit:
         report["raw"] = {key: value for key, value in pass_rates(families, raw).items() if key != "pass_rate_per_family"}
@@ -87,24 +102,31 @@ def worst_bone_error(joints):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default=DEFAULT_CORPUS)
+    parser.add_argument("--captions", choices=("heldout", "pose10k"), default="heldout")
+    parser.add_argument("--corpus", default=DEFAULT_CORPUS, help="the pose corpus with eval_captions.jsonl")
+    parser.add_argument("--limit", type=int, default=940, help="pose10k captions to take (from the top)")
     parser.add_argument("--model", default="mardm_default")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--manifest", help="bundle manifest.json to record the figures in")
     args = parser.parse_args(argv)
-    if not (Path(args.corpus) / "eval_captions.jsonl").is_file():
-        from motiondata.synth.corpus import write_corpus
-        write_corpus(args.corpus, seed=0)
-    report = evaluate(args.corpus, args.model, args.repeats)
+    if args.captions == "pose10k":
+        entries = pose10k_entries(args.limit)
+    else:
+        if not (Path(args.corpus) / "eval_captions.jsonl").is_file():
+            from motiondata.synth.corpus import write_corpus
+            write_corpus(args.corpus, seed=0)
+        entries = heldout_entries(args.corpus)
+    report = {"captions_set": args.captions, **evaluate(entries, args.model, args.repeats)}
     for name, rate in report["pass_rate_per_family"].items():
         print(f"  {name:24s} {rate:6.1%}")
     fit = ", skeleton fit on" if report["skeleton_fit"] else ""
-    print(f"{report['model']} on {report['held_out_captions']} held-out captions x {report['repeats']} seeds{fit}: "
+    print(f"{report['model']} on {report['captions']} {args.captions} captions x {report['repeats']} seeds{fit}: "
           f"{summary(report)}")
     if "raw" in report:
         print(f"  before the skeleton fit: {summary(report['raw'])}")
     if args.manifest:
-        record_evaluation(args.manifest, report, "motiondata.synth.evaluate", argv)
+        key = "evaluation" if args.captions == "heldout" else "evaluation_pose10k"
+        record_evaluation(args.manifest, report, "motiondata.synth.evaluate", argv, key)
 
 
 def summary(rates):
@@ -112,14 +134,14 @@ def summary(rates):
             f"test alone, median worst bone-length error {rates['median_worst_bone_error']:.1%}")
 
 
-def record_evaluation(manifest_path, report, module, argv=None):
-    """Stores `report` and the command that made it under "evaluation" in a bundle manifest (atomically)."""
+def record_evaluation(manifest_path, report, module, argv=None, key="evaluation"):
+    """Stores `report` and the command that made it under `key` in a bundle manifest (atomically)."""
     from motiondata.atomic import atomic_write_json
 
     path = Path(manifest_path)
     manifest = json.loads(path.read_text()) if path.is_file() else {}
     arguments = sys.argv[1:] if argv is None else argv
-    manifest["evaluation"] = {**report, "command": " ".join(["python", "-m", module, *arguments])}
+    manifest[key] = {**report, "command": " ".join(["python", "-m", module, *arguments])}
     atomic_write_json(path, manifest)
 
 

@@ -23,12 +23,11 @@ import numpy as np
 
 from motiondata.features import root_facing_angle, rotate_about_y
 from motiondata.synth.body import (
-    BONE_LENGTHS, DOF, J, STANDING_PELVIS_HEIGHT, Pose, bone_lengths, clip_to_limits, estimate_scale,
+    BONE_LENGTHS, DOF, J, SCALE_RANGE, STANDING_PELVIS_HEIGHT, Pose, bone_lengths, clip_to_limits, estimate_scale,
     mirror_angles,
 )
 from motiondata.synth.phrases import HELDOUT, TRAINING
 
-SCALE_RANGE = (0.94, 1.06)
 FLOOR_TOLERANCE = 0.02  # metres a joint may be below y = 0
 BONE_TOLERANCE = 0.05  # relative error of each bone against the skeleton at the estimated scale
 
