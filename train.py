@@ -20,7 +20,8 @@ def main(cfg: DictConfig) -> int:
     L.seed_everything(cfg.seed, workers=True)
     datamodule, module, callbacks, _, trainer = build_run(cfg, "python train.py +experiment=mardm_ae_synth")
     start = time.time()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    # a run's own checkpoints keep the Hydra config (DictConfig) in their hyper-parameters: not weights-only
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
     if trainer.is_global_zero:
         config = OmegaConf.to_container(cfg, resolve=True)
         data_info = getattr(datamodule, "data_info", None)

@@ -12,11 +12,11 @@ from motiondata.synth.corpus import write_corpus
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def train(tmp_path, experiment, corpus, bundle):
+def train(tmp_path, experiment, corpus, bundle, *overrides):
     command = [sys.executable, str(ROOT / "train.py"), f"+experiment={experiment}", f"data.root={corpus}",
                f"bundle_dir={bundle}", "logger=null", "data.num_workers=0", "data.batch_size=8",
                "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
-               "+trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path / 'runs' / experiment}"]
+               "+trainer.enable_progress_bar=false", f"hydra.run.dir={tmp_path / 'runs' / experiment}", *overrides]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
@@ -39,6 +39,12 @@ def test_train_both_stages_and_load_the_exports(tmp_path):
         entry = manifest[f"checkpoints/t2m/{name}/model/latest.tar"]
         assert entry["command"].startswith("python") and len(entry["sha256"]) == 64
         assert "val/loss" in entry["final_metrics"] and entry["data"]["generator_version"]
+
+    # resuming from the run's Lightning checkpoint continues where it stopped (optimizer, step count, EMA)
+    last = tmp_path / "runs" / "mardm_synth" / "checkpoints" / "last.ckpt"
+    train(tmp_path, "mardm_synth", corpus, bundle, "trainer.max_epochs=2", f"ckpt_path={last}")
+    exported = torch.load(bundle / "checkpoints/t2m/MARDM_MiniLM/model/latest.tar", weights_only=True)
+    assert exported["total_it"] == 4 and exported["ep"] == 2
 
 
 def test_train_full_size_cdm_for_two_steps_and_load_the_export(tmp_path):
