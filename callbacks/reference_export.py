@@ -3,8 +3,10 @@ that predict.py and the reference code both load it: e.g. <checkpoints_dir>/t2m/
 
 With `mean_std_dir`, the data module's Mean.npy/Std.npy (the normalisation the model was trained with) are saved
 there too. A `{step}` field in the path (the CDM's `ckpt/model{step:06d}.pt`) is filled with the global step; the
-file of the previous export of this run is then removed, so the folder holds the latest one. `write_manifest` (called by train.py after fit) records in <manifest> how the file was made: command,
-resolved config, data generator info, sha256, training time and final metrics.
+file of the previous export of this run is then removed, so the folder holds the latest one. `write_manifest`
+(called by train.py after fit) records in <manifest> how the file was made: command, resolved config, data
+generator info, sha256, training time and final metrics; a run resumed with ckpt_path= also lists the runs
+before it.
 """
 import hashlib
 import io
@@ -52,7 +54,8 @@ class ReferenceExport(Callback):
         if self.manifest is None:
             return
         entries = json.loads(self.manifest.read_text()) if self.manifest.is_file() else {}
-        entries[self.path.relative_to(self.manifest.parent).as_posix()] = {
+        key = self.path.relative_to(self.manifest.parent).as_posix()
+        entry = {
             "command": " ".join(["python"] + sys.argv),
             "sha256": hashlib.sha256(self.path.read_bytes()).hexdigest(),
             "bytes": self.path.stat().st_size,
@@ -61,4 +64,17 @@ class ReferenceExport(Callback):
             "data": data_info,
             "config": config,
         }
+        entries[key] = resumed_entry(entries.get(key), entry) if config.get("ckpt_path") else entry
         atomic_write_json(self.manifest, entries)
+
+
+def resumed_entry(previous, entry):
+    """The manifest entry of a run resumed from a checkpoint: the runs before it are listed under "earlier_runs"
+    (command, seconds) and "training_seconds" counts them all, so the manifest still says how to remake the file."""
+    if previous is None:
+        return entry
+    earlier = previous.get("earlier_runs", []) + [
+        {"command": previous["command"], "seconds": previous.get("run_seconds", previous["training_seconds"])}]
+    total = entry["training_seconds"] + sum(run["seconds"] for run in earlier)
+    return {**entry, "run_seconds": entry["training_seconds"], "training_seconds": round(total, 1),
+            "earlier_runs": earlier}

@@ -45,6 +45,11 @@ def test_train_both_stages_and_load_the_exports(tmp_path):
     train(tmp_path, "mardm_synth", corpus, bundle, "trainer.max_epochs=2", f"ckpt_path={last}")
     exported = torch.load(bundle / "checkpoints/t2m/MARDM_MiniLM/model/latest.tar", weights_only=True)
     assert exported["total_it"] == 4 and exported["ep"] == 2
+    first_run = manifest["checkpoints/t2m/MARDM_MiniLM/model/latest.tar"]
+    entry = json.loads((bundle / "manifest.json").read_text())["checkpoints/t2m/MARDM_MiniLM/model/latest.tar"]
+    assert [run["command"] for run in entry["earlier_runs"]] == [first_run["command"]]
+    assert entry["training_seconds"] == round(entry["run_seconds"] + first_run["training_seconds"], 1)
+    assert f"ckpt_path={last}" in entry["command"]
 
 
 def test_train_full_size_cdm_for_two_steps_and_load_the_export(tmp_path):
