@@ -14,6 +14,16 @@ def register_resolvers():
         OmegaConf.register_new_resolver("run_folder", run_folder)
 
 
+def compose_predict(experiment, overrides=()):
+    """The resolved predict.py config of `+experiment=<experiment>` with `overrides`, as the command line builds
+    it (for scripts that sample through an experiment's model config without running the job)."""
+    from hydra import compose, initialize_config_dir
+
+    register_resolvers()
+    with initialize_config_dir(str(PROJECT_ROOT / "configs"), version_base="1.3"):
+        return compose("predict", overrides=[f"+experiment={experiment}", *overrides])
+
+
 def run_folder(resume, exp_name, root="outputs", overrides=None):
     """`${run_folder:${resume},${exp_name}}`: the run folder of a job with resumable runs (cdm_stage1).
 

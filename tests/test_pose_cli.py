@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from motiondata.synth.evaluate import worst_bone_error
+from motiondata.synth.body import worst_bone_error
 from motiondata.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -285,6 +285,12 @@ def estimate_scale(joints: np.ndarray) -> np.ndarray:
     return bone_lengths(joints).sum(axis=-1) / BONE_LENGTHS.sum()
 
 
+def worst_bone_error(joints: np.ndarray) -> np.ndarray:
+    """Largest relative bone-length error (...) against this skeleton at the pose's estimated body size."""
+    expected = BONE_LENGTHS * estimate_scale(joints)[..., None]
+    return np.abs(bone_lengths(joints) / expected - 1.0).max(axis=-1)
+
+
 def fit_to_skeleton(joints: np.ndarray) -> np.ndarray:
     """Joints (..., 22, 3) made a body of the corpus: every bone keeps its direction and gets this skeleton's
     length at the pose's estimated size (held within SCALE_RANGE), then a pose reaching below the floor is lifted

@@ -23,21 +23,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from motiondata.runtime import PROJECT_ROOT, register_resolvers
-from motiondata.synth.body import bone_lengths, estimate_scale, fit_to_skeleton
-from motiondata.synth.poses import BONE_LENGTHS, FAMILY_BY_NAME, Measures
+from motiondata.runtime import PROJECT_ROOT, compose_predict
+from motiondata.synth.body import fit_to_skeleton, worst_bone_error
+from motiondata.synth.poses import FAMILY_BY_NAME, Measures
 
 DEFAULT_CORPUS = PROJECT_ROOT / "data" / "generated" / "humanml3d_synth"
 
 
 def load_module(model, overrides=()):
-    from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    register_resolvers()
-    with initialize_config_dir(str(PROJECT_ROOT / "configs"), version_base="1.3"):
-        cfg = compose("predict", overrides=["+experiment=pose10k", f"model={model}", *overrides])
-    return instantiate(cfg.model).eval()
+    return instantiate(compose_predict("pose10k", [f"model={model}", *overrides]).model).eval()
 
 
 def generate_poses(module, captions, seed, batch_size=32):
@@ -87,17 +83,11 @@ def pass_rates(families, poses):
         total[name] += 1
         passed[name] += bool(family.check(joints))
         shape_passed += bool(family.shape(Measures(joints)))
-        bone_errors.append(worst_bone_error(joints))
+        bone_errors.append(float(worst_bone_error(joints)))
     return {"pass_rate": round(sum(passed.values()) / len(poses), 3),
             "shape_only_pass_rate": round(shape_passed / len(poses), 3),
             "median_worst_bone_error": round(float(np.median(bone_errors)), 3),
             "pass_rate_per_family": {name: round(passed[name] / total[name], 3) for name in sorted(total)}}
-
-
-def worst_bone_error(joints):
-    """Largest relative bone-length error against the skeleton at the pose's estimated body size."""
-    scale = float(estimate_scale(joints))
-    return float(np.abs(bone_lengths(joints) / (BONE_LENGTHS * scale) - 1.0).max())
 
 
 def main(argv=None):

@@ -19,19 +19,16 @@ import torch
 
 from datamodules.contact_data import ContactHumanML3DDataset, ensure_contact_corpus, read_contacts
 from models.contact import CONTACT_JOINTS
-from motiondata.runtime import PROJECT_ROOT, register_resolvers
+from motiondata.runtime import PROJECT_ROOT, compose_predict
 from motiondata.synth.evaluate import record_evaluation
 
 DEFAULT_DATA = PROJECT_ROOT / "data" / "generated" / "contact_synth"
 
 
 def load_module(model, overrides=()):
-    from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    register_resolvers()
-    with initialize_config_dir(str(PROJECT_ROOT / "configs"), version_base="1.3"):
-        cfg = compose("predict", overrides=["+experiment=cdm_stage1", f"model={model}", *overrides])
+    cfg = compose_predict("cdm_stage1", [f"model={model}", *overrides])
     return instantiate(cfg.model).eval(), cfg
 
 

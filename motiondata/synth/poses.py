@@ -23,8 +23,7 @@ import numpy as np
 
 from motiondata.features import root_facing_angle, rotate_about_y
 from motiondata.synth.body import (
-    BONE_LENGTHS, DOF, J, SCALE_RANGE, STANDING_PELVIS_HEIGHT, Pose, bone_lengths, clip_to_limits, estimate_scale,
-    mirror_angles,
+    DOF, J, SCALE_RANGE, STANDING_PELVIS_HEIGHT, Pose, clip_to_limits, estimate_scale, mirror_angles, worst_bone_error,
 )
 from motiondata.synth.phrases import HELDOUT, TRAINING
 
@@ -108,8 +107,7 @@ def plausible(joints: np.ndarray) -> bool:
     scale = float(estimate_scale(joints))
     if not SCALE_RANGE[0] - 0.1 <= scale <= SCALE_RANGE[1] + 0.1:
         return False
-    bones_ok = np.all(np.abs(bone_lengths(joints) / (BONE_LENGTHS * scale) - 1.0) <= BONE_TOLERANCE)
-    return bool(bones_ok and joints[:, 1].min() >= -FLOOR_TOLERANCE)
+    return bool(worst_bone_error(joints) <= BONE_TOLERANCE and joints[:, 1].min() >= -FLOOR_TOLERANCE)
 
 
 def _segment_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
