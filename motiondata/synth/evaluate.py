@@ -134,8 +134,8 @@ def main(argv=None):
 def summary(rates):
     low, high = rates["pass_rate_95ci"]
     return (f"{rates['pass_rate']:.1%} (95 % interval over captions {low:.1%}-{high:.1%}) pass their family's "
-            f"predicate, {rates['shape_only_pass_rate']:.1%} its shape "
-            f"test alone, median worst bone-length error {rates['median_worst_bone_error']:.1%}")
+            f"predicate, {rates['shape_only_pass_rate']:.1%} its shape test alone, "
+            f"median worst bone-length error {rates['median_worst_bone_error']:.1%}")
 
 
 def record_evaluation(manifest_path, report, module, argv=None, key="evaluation"):
