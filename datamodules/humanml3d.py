@@ -89,9 +89,9 @@ class HumanML3DDataModule(L.LightningDataModule):
         self.mean, self.std = mean_std(self.root)
         self.datasets = {split: self.build(load_items(self.root, split, self.min_len)) for split in ("train", "val")}
 
-    def train_caption_groups(self):
-        """The captions of each training motion (text2motion mode), for statistics of the text features."""
-        return [list(captions) for _, _, captions in self.datasets["train"].items]
+    def train_captions(self):
+        """Every caption of the training split (text2motion mode), for statistics of the text features."""
+        return [caption for _, _, captions in self.datasets["train"].items for caption in captions]
 
     def build(self, items):
         if self.mode == "ae":

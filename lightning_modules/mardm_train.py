@@ -7,16 +7,12 @@
   drop inside the model) with an EMA copy, which is what gets sampled from.
 Both export the original on-disk formats (`{'ae': ...}`, `{'mardm', 'ema_mardm', ...}`) via `export_state`.
 
-`text_projection` (off in the reference configs, on for the bundled MiniLM default) trains on projected text
-features x @ T and folds T into `cond_emb.weight` on export, so the exported MARDM takes the encoder's features as
-they come and loads and samples like any other. T keeps the `rank` directions that best tell motions apart relative
-to how the captions of one motion differ (Fisher's discriminant with each training motion's captions as a class:
-whiten the within-motion scatter, take the leading eigenvectors of the between-motion scatter) and zeroes the rest.
-MiniLM's unit vectors crowd into a narrow cone whose variance is mostly wording (subject, adverb, tail): on raw or
-merely whitened features the model follows a new wording little better than the nearest training caption, because it
-can tell training captions apart along directions that only carry wording. T is linear (no centring), so the zero
-vector of condition drop stays the zero vector. `text_noise` adds Gaussian noise to the kept coordinates in
-training, in units of how much the captions of one motion differ there: a stand-in for wordings not in the corpus.
+`text_whitening` (off in the reference configs, on for the bundled MiniLM default) trains on whitened text features
+x @ W, W = (E[x x^T] + eps I)^(-1/2) over the training captions, and folds W into `cond_emb.weight` on export, so
+the exported MARDM takes the encoder's features as they come and loads and samples like any other. MiniLM's unit
+vectors crowd into a narrow cone: most of their variance is style (subject, adverb, tail) and the directions that
+tell pose families apart are weak, so without whitening the model follows new wordings little better than their
+nearest family average. W is linear (no centring), so the zero vector of condition drop stays the zero vector.
 """
 import copy
 import math
@@ -71,41 +67,25 @@ class AETrainModule(L.LightningModule):
         return {"ae": self.ae.state_dict(), "ep": self.current_epoch, "total_it": self.global_step}
 
 
-def inverse_sqrt(matrix, eps_rel):
-    """(M + eps I)^(-1/2) of a symmetric PSD matrix, eps relative to its largest eigenvalue."""
-    eigenvalues, eigenvectors = torch.linalg.eigh(matrix)
-    return (eigenvectors * (eigenvalues + eps_rel * eigenvalues.max()).rsqrt()) @ eigenvectors.T
+def whitening_matrix(features, eps_rel=1e-3):
+    """(E[x x^T] + eps I)^(-1/2) of features (N, D), eps relative to the largest eigenvalue; symmetric (D, D)."""
+    features = features.double()
+    second_moment = features.T @ features / len(features)
+    eigenvalues, eigenvectors = torch.linalg.eigh(second_moment)
+    scale = (eigenvalues + eps_rel * eigenvalues.max()).rsqrt()
+    return ((eigenvectors * scale) @ eigenvectors.T).float()
 
 
-def discriminant_projection(features, groups, rank, eps_rel=1e-3):
-    """(D, D) matrix T: x @ T holds x's coordinates along the `rank` leading Fisher discriminant directions of the
-    `groups` (one id per row of `features` (N, D)) in its first `rank` entries and zeros after them; along each
-    kept direction the features vary by 1 (variance) within a group."""
-    features, groups = features.double(), torch.as_tensor(groups)
-    _, group_index = torch.unique(groups, return_inverse=True)
-    group_sums = torch.zeros(int(group_index.max()) + 1, features.shape[1], dtype=features.dtype)
-    group_sums.index_add_(0, group_index, features)
-    group_means = (group_sums / torch.bincount(group_index)[:, None])[group_index]
-    within = (features - group_means).T @ (features - group_means) / len(features)
-    between = group_means.T @ group_means / len(features)
-    whiten = inverse_sqrt(within, eps_rel)
-    eigenvalues, eigenvectors = torch.linalg.eigh(whiten @ between @ whiten)
-    directions = whiten @ eigenvectors[:, eigenvalues.argsort(descending=True)[:rank]]
-    projection = torch.zeros(features.shape[1], features.shape[1], dtype=features.dtype)
-    projection[:, :rank] = directions
-    return projection.float()
-
-
-def fold_text_projection(mardm_state, projection):
-    """A MARDM state dict trained on x @ T -> the same network taking x (cond_emb(x T) = x (A T^T)^T + b)."""
+def fold_text_whitening(mardm_state, whitening):
+    """A MARDM state dict trained on x @ W -> the same network taking x (cond_emb(x W) = x (A W)^T + b)."""
     folded = dict(mardm_state)
-    folded["cond_emb.weight"] = mardm_state["cond_emb.weight"] @ projection.T
+    folded["cond_emb.weight"] = mardm_state["cond_emb.weight"] @ whitening
     return folded
 
 
 class MARDMTrainModule(L.LightningModule):
     def __init__(self, mardm_arch, ae, text_encoder, lr=2e-4, weight_decay=1e-5, warmup_iters=2000,
-                 milestones=(50000,), gamma=0.1, ema_decay=0.9999, text_projection=None, text_noise=0.0):
+                 milestones=(50000,), gamma=0.1, ema_decay=0.9999, text_whitening=False):
         super().__init__()
         self.save_hyperparameters(ignore=["ae", "text_encoder"])
         self.mardm = build_mardm(mardm_arch)
@@ -114,16 +94,13 @@ class MARDMTrainModule(L.LightningModule):
         self.text_encoder = text_encoder
         self.text_features = CachedTextFeatures(text_encoder)
         self.strict_loading = False  # Lightning checkpoints leave out the frozen text encoder and AE
-        if text_projection:  # computed in setup(); a resumed run gets it back from its checkpoint
-            self.register_buffer("text_projection", torch.eye(self.mardm.clip_dim))
+        if text_whitening:  # computed in setup(); a resumed run gets it back from its checkpoint
+            self.register_buffer("text_whitening", torch.eye(self.mardm.clip_dim))
 
     def setup(self, stage):
-        if stage in ("fit", "validate") and self.hparams.text_projection:
-            groups = self.trainer.datamodule.train_caption_groups()
-            captions = [caption for group in groups for caption in group]
-            group_ids = [index for index, group in enumerate(groups) for _ in group]
-            self.text_projection.copy_(discriminant_projection(
-                self.text_features(captions, "cpu"), group_ids, **self.hparams.text_projection))
+        if stage == "fit" and self.hparams.text_whitening:
+            captions = self.trainer.datamodule.train_captions()
+            self.text_whitening.copy_(whitening_matrix(self.text_features(captions, "cpu")))
 
     def on_save_checkpoint(self, checkpoint):
         frozen = ("text_encoder.", "ae.")
@@ -131,13 +108,7 @@ class MARDMTrainModule(L.LightningModule):
 
     def conditions(self, captions):
         cond = self.text_features(captions, self.device)
-        if not self.hparams.text_projection:
-            return cond
-        cond = cond @ self.text_projection
-        if self.training and self.hparams.text_noise:  # new wordings of the same motion, in within-motion units
-            rank = self.hparams.text_projection["rank"]
-            cond[:, :rank] += self.hparams.text_noise * torch.randn_like(cond[:, :rank])
-        return cond
+        return cond @ self.text_whitening if self.hparams.text_whitening else cond
 
     def forward_loss(self, motion, captions, m_lengths):
         with torch.no_grad():
@@ -182,6 +153,6 @@ class MARDMTrainModule(L.LightningModule):
 
     def export_state(self):
         states = {"mardm": self.mardm.state_dict(), "ema_mardm": self.ema_mardm.state_dict()}
-        if self.hparams.text_projection:
-            states = {name: fold_text_projection(state, self.text_projection) for name, state in states.items()}
+        if self.hparams.text_whitening:
+            states = {name: fold_text_whitening(state, self.text_whitening) for name, state in states.items()}
         return {**states, "ep": self.current_epoch, "total_it": self.global_step}
