@@ -102,7 +102,7 @@ def generate(model, cond, m_lens, noise, time_steps=18, cfg=4.5, solver="dopri5"
     model.eval()
     device = cond.device
     m_lens = m_lens.to(device)
-    B, l, C = len(m_lens), int(m_lens.max()), model.ae_dim
+    l = int(m_lens.max())
     padding_mask = lengths_to_padding_mask(m_lens, l)
     mask_latent = model.mask_latent.to(cond.dtype)
     latents = torch.where(padding_mask[..., None], torch.zeros(1, device=device), mask_latent)
@@ -124,12 +124,17 @@ def generate(model, cond, m_lens, noise, time_steps=18, cfg=4.5, solver="dopri5"
             trace.append({"is_mask": is_mask.clone(), "predict": predict.clone(), "latents": latents.clone()})
         schedule = schedule.masked_fill(~is_mask, 1e5)
     latents = torch.where(padding_mask[..., None], torch.zeros(1, device=device), latents).permute(0, 2, 1)
+    model.train(was_training)
     return (latents, trace) if return_trace else latents
 
 
 def predict_tokens(model, latents, cond, padding_mask, predict, noise, cfg, solver, num_steps):
-    """One guided head call over the tokens in `predict` (B, l): returns (N, ae_dim) in row-major order."""
-    z = model.guided_z(latents, cond, padding_mask, predict)
+    """One head call over the tokens in `predict` (B, l): returns (N, ae_dim) in row-major order. cfg = 1 is
+    unguided sampling from the conditional model (the reference crashes there)."""
+    if cfg == 1:
+        z = model.forward(latents, cond, padding_mask)[predict]
+    else:
+        z = model.guided_z(latents, cond, padding_mask, predict)
     if not z.shape[0]:
         return latents[predict]
     x_noise = noise.token_noise(predict, model.ae_dim).to(latents.dtype)

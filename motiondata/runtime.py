@@ -7,9 +7,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def register_resolvers():
-    """`${project_root:}` = the folder holding predict.py (bundled checkpoints and data live under it)."""
+    """`${project_root:}` = the folder holding predict.py (bundled checkpoints and data live under it);
+    `${if_null:${cfg},2.0}` = cfg unless it is null, else 2.0 (a model config's own default for a top-level key)."""
     if not OmegaConf.has_resolver("project_root"):
         OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
+    if not OmegaConf.has_resolver("if_null"):
+        OmegaConf.register_new_resolver("if_null", lambda value, fallback: fallback if value is None else value)
     if not OmegaConf.has_resolver("run_folder"):
         OmegaConf.register_new_resolver("run_folder", run_folder)
 

@@ -23,7 +23,8 @@ def test_pose10k_experiment_names():
     assert list(cfg.trainer.devices) == [1, 2, 3] and cfg.trainer.strategy == "ddp"
     for key in ("seed", "batch_size", "sequence_length", "frame_index", "time_steps", "cfg"):
         assert key in cfg
-    assert cfg.model.time_steps == 18 and cfg.model.cfg == 4.5 and cfg.model.frame_index == -1
+    assert cfg.model.time_steps == 18 and cfg.model.frame_index == -1
+    assert cfg.cfg is None and cfg.model.cfg == 2.0 == cfg.data.job.cfg  # the bundled model's own guidance
     assert cfg.model.solver != "dopri5"  # the bundled default is reproducible across devices
     assert Path(cfg.model.checkpoints_dir).parts[-3:] == ("ckpt", "mardm_minilm", "checkpoints")
 
@@ -35,6 +36,13 @@ def test_real_checkpoint_model_configs(model):
     assert cfg.model.text_encoder == "clip" and cfg.model.clip_weights == "/w.pt"
     assert cfg.model.solver == "dopri5" and cfg.model.mardm_arch.startswith("MARDM-")
     assert cfg.model.dataset_dir == "/ck/../datasets/HumanML3D"
+    assert cfg.model.cfg == 4.5  # MARDM's evaluation value for the released models
+
+
+@pytest.mark.parametrize("model", ["mardm_default", "mardm_sit_xl"])
+def test_top_level_cfg_overrides_the_model_default(model):
+    cfg = compose_config("predict", ["+experiment=pose10k", f"model={model}", "cfg=3.5"])
+    assert cfg.model.cfg == 3.5 == cfg.data.job.cfg
 
 
 @pytest.mark.parametrize("experiment,export,overrides", [

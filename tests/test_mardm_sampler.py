@@ -42,6 +42,33 @@ def test_per_item_noise_depends_on_seed_and_id(networks):
     assert not torch.allclose(sample(model, cond[:1], m_lens[:1], [0], seed=12), out[:1])
 
 
+@pytest.mark.parametrize("head", ["sit", "ddpm"])
+def test_cfg_one_samples_the_conditional_model(networks, head):
+    """cfg = 1 (which crashes in the reference) is unguided: the limit of guided sampling as cfg -> 1."""
+    model = networks[head].mardm
+    cond, m_lens, ids = text_features(3), torch.tensor([4, 2, 3]), [0, 1, 2]
+    runs = [generate(model, cond, m_lens, PerItemNoise(3, ids, "cpu"), cfg=cfg, solver="heun", num_steps=6)
+            for cfg in (1, 1.0 + 1e-6, 4.5)]
+    atol = 1e-4 * max(1.0, runs[0].abs().max().item())
+    torch.testing.assert_close(runs[0], runs[1], atol=atol, rtol=1e-4)
+    assert not torch.allclose(runs[0], runs[2], atol=atol)
+
+
+def test_generate_samples_in_eval_mode_and_restores_the_mode(networks):
+    model = networks["sit"].mardm
+
+    def run():
+        return generate(model, text_features(2), torch.tensor([4, 4]), PerItemNoise(0, [0, 1], "cpu"),
+                        solver="heun", num_steps=4)
+
+    expected = run()  # the fixture's model is in eval mode
+    model.train()
+    try:
+        assert torch.equal(run(), expected) and model.training  # no dropout while sampling; the mode given back
+    finally:
+        model.eval()
+
+
 class TokenKeyedNoise(PerItemNoise):
     """Noise fixed per (caption, token), whatever the iteration: makes skip/no-skip runs comparable."""
 

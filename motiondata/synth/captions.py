@@ -59,6 +59,10 @@ def heldout_captions(family: Family) -> list:
     return [as_sentence(f"a person {phrase}") for phrase in family.heldout]
 
 
+def validation_captions(family: Family) -> list:
+    return [as_sentence(f"a person {phrase}") for phrase in family.validation]
+
+
 def compose_captions(n: int, seed: int = 0) -> list:
     """n distinct (caption, family name) pairs, families in turn so that each gets n / len(FAMILIES)."""
     rng = np.random.default_rng(seed)

@@ -2,11 +2,14 @@
 
     python -m motiondata.synth.evaluate [--corpus DIR] [--model mardm_default] [--repeats 2] [--manifest FILE]
     python -m motiondata.synth.evaluate --captions pose10k --limit 940 --repeats 1 [--manifest FILE]
+    python -m motiondata.synth.evaluate --captions validation [--model mardm_default] [--repeats 2] [cfg=3 ...]
 
 `--captions heldout` (default): the held-out paraphrases, worded unlike any training caption, measure how the
 model follows new wordings. `--captions pose10k`: the first `--limit` captions of the default job's list
 (data/pose10k_captions.txt, made of training phrases with new subject / adverb / tail combinations) measure
-what the default job delivers.
+what the default job delivers. `--captions validation`: other unseen paraphrases (motiondata.synth.phrases
+VALIDATION), for choosing sampling settings without looking at the held-out ones. Trailing `key=value` arguments
+are overrides of the pose10k experiment's config (e.g. `cfg=3`, `model.num_steps=20`).
 
 Generates one pose per caption (and per repeat, with another seed) through the pose10k experiment's
 model config, checks it with its family's geometric predicate (plausible skeleton: bone lengths within 5 %,
@@ -52,6 +55,14 @@ def heldout_entries(corpus):
     return [json.loads(line) for line in (Path(corpus) / "eval_captions.jsonl").read_text().splitlines()]
 
 
+def validation_entries():
+    from motiondata.synth.captions import validation_captions
+    from motiondata.synth.poses import FAMILIES
+
+    return [{"caption": caption, "family": family.name}
+            for family in FAMILIES for caption in validation_captions(family)]
+
+
 def pose10k_entries(limit):
     from motiondata.synth.captions import compose_captions
 
@@ -69,8 +80,9 @@ def evaluate(entries, model="mardm_default", repeats=2, overrides=()):
         raw += poses
         written += [fit_to_skeleton(joints) if skeleton_fit else joints for joints in poses]
     families = [entry["family"] for entry in entries] * repeats
-    report = {"model": module.model_name, "captions": len(entries), "repeats": repeats,
-              "skeleton_fit": bool(skeleton_fit), **pass_rates(families, written, repeats)}
+    report = {"model": module.model_name, "captions": len(entries), "repeats": repeats, "cfg": module.cfg,
+              "time_steps": module.time_steps, "skeleton_fit": bool(skeleton_fit),
+              **pass_rates(families, written, repeats)}
     if skeleton_fit:
         report["raw"] = {key: value for key, value in pass_rates(families, raw, repeats).items()
                          if key != "pass_rate_per_family"}
@@ -104,30 +116,35 @@ def caption_bootstrap_interval(rate_per_caption, draws=4000, seed=0):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--captions", choices=("heldout", "pose10k"), default="heldout")
+    parser.add_argument("--captions", choices=("heldout", "pose10k", "validation"), default="heldout")
     parser.add_argument("--corpus", default=DEFAULT_CORPUS, help="the pose corpus with eval_captions.jsonl")
     parser.add_argument("--limit", type=int, default=940, help="pose10k captions to take (from the top)")
     parser.add_argument("--model", default="mardm_default")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--manifest", help="bundle manifest.json to record the figures in")
+    parser.add_argument("overrides", nargs="*", help="pose10k experiment config overrides, e.g. cfg=3")
     args = parser.parse_args(argv)
     if args.captions == "pose10k":
         entries = pose10k_entries(args.limit)
+    elif args.captions == "validation":
+        entries = validation_entries()
     else:
         if not (Path(args.corpus) / "eval_captions.jsonl").is_file():
             from motiondata.synth.corpus import write_corpus
             write_corpus(args.corpus, seed=0)
         entries = heldout_entries(args.corpus)
-    report = {"captions_set": args.captions, **evaluate(entries, args.model, args.repeats)}
+    report = {"captions_set": args.captions, **evaluate(entries, args.model, args.repeats, args.overrides)}
     for name, rate in report["pass_rate_per_family"].items():
         print(f"  {name:24s} {rate:6.1%}")
     fit = ", skeleton fit on" if report["skeleton_fit"] else ""
-    print(f"{report['model']} on {report['captions']} {args.captions} captions x {report['repeats']} seeds{fit}: "
+    print(f"{report['model']} (cfg {report['cfg']}) on {report['captions']} {args.captions} captions x "
+          f"{report['repeats']} seeds{fit}: "
           f"{summary(report)}")
     if "raw" in report:
         print(f"  before the skeleton fit: {summary(report['raw'])}")
     if args.manifest:
-        key = "evaluation" if args.captions == "heldout" else "evaluation_pose10k"
+        key = {"heldout": "evaluation", "pose10k": "evaluation_pose10k", "validation": "evaluation_validation"}[
+            args.captions]
         record_evaluation(args.manifest, report, "motiondata.synth.evaluate", argv, key)
 
 

@@ -5,7 +5,8 @@ Each `Family` has
   keep the small random jitter of `_neutral(u)`; the key "lift" raises the body off the floor (metres);
 - `captions`: verb phrases used for training ("raises both arms above the head"); a caption is
   "<subject> [<adverb>] <phrase>[<tail>]", see motiondata.synth.captions;
-- `heldout`: verb phrases kept out of every training caption, for evaluation (both in motiondata.synth.phrases);
+- `heldout`: verb phrases kept out of every training caption, for evaluation;
+- `validation`: other unseen phrases, for choosing sampling settings (all three in motiondata.synth.phrases);
 - `shape(m)`: the family's geometric test on `Measures`; `family.check(joints)` adds the tests every pose
   must pass (`plausible`: floor, bone lengths);
 - `mirror`: the captions name no side, so samples are mirrored left/right at random and the check accepts
@@ -25,7 +26,7 @@ from motiondata.features import root_facing_angle, rotate_about_y
 from motiondata.synth.body import (
     DOF, J, SCALE_RANGE, STANDING_PELVIS_HEIGHT, Pose, clip_to_limits, estimate_scale, mirror_angles, worst_bone_error,
 )
-from motiondata.synth.phrases import HELDOUT, TRAINING
+from motiondata.synth.phrases import HELDOUT, TRAINING, VALIDATION
 
 FLOOR_TOLERANCE = 0.02  # metres a joint may be below y = 0
 BONE_TOLERANCE = 0.05  # relative error of each bone against the skeleton at the estimated scale
@@ -139,6 +140,7 @@ class Family:
     captions: tuple
     heldout: tuple
     mirror: bool = False
+    validation: tuple = ()
 
     def sample(self, rng: np.random.Generator) -> Pose:
         """One random pose of this family: angles within the joint limits, random size and heading."""
@@ -827,7 +829,7 @@ def warrior_two_shape(m):
 
 
 def _family(name, angles, shape, mirror=False):
-    return Family(name, angles, shape, TRAINING[name], HELDOUT[name], mirror)
+    return Family(name, angles, shape, TRAINING[name], HELDOUT[name], mirror, VALIDATION[name])
 
 
 FAMILIES = [
