@@ -91,11 +91,7 @@ class HumanML3DDataModule(L.LightningDataModule):
 
     def train_captions(self):
         """Every caption of the training split (text2motion mode), for statistics of the text features."""
-        return [caption for captions in self.train_caption_groups() for caption in captions]
-
-    def train_caption_groups(self):
-        """The captions of each training motion (text2motion mode), one list per motion."""
-        return [list(captions) for _, _, captions in self.datasets["train"].items]
+        return [caption for _, _, captions in self.datasets["train"].items for caption in captions]
 
     def build(self, items):
         if self.mode == "ae":

@@ -13,15 +13,9 @@ the exported MARDM takes the encoder's features as they come and loads and sampl
 vectors crowd into a narrow cone: most of their variance is style (subject, adverb, tail) and the directions that
 tell pose families apart are weak, so without whitening the model follows new wordings little better than their
 nearest family average. W is linear (no centring), so the zero vector of condition drop stays the zero vector.
-
-`caption_mix` (0, the reference: off) trains on mixes of two descriptions of the same motion: a caption's features
-move towards those of another caption of its motion, f(c) + u (f(c') - f(c)) with u ~ U(0, caption_mix), so the
-whole stretch between paraphrases leads to that motion and nothing points towards another one.
 """
 import copy
 import math
-import random
-from collections import defaultdict
 
 import lightning as L
 import torch
@@ -82,15 +76,6 @@ def whitening_matrix(features, eps_rel=1e-3):
     return ((eigenvectors * scale) @ eigenvectors.T).float()
 
 
-def caption_partners(caption_groups):
-    """caption -> the captions of every motion it describes (itself included: a motion may have one caption)."""
-    partners = defaultdict(list)
-    for group in caption_groups:
-        for caption in group:
-            partners[caption].extend(group)
-    return dict(partners)
-
-
 def fold_text_whitening(mardm_state, whitening):
     """A MARDM state dict trained on x @ W -> the same network taking x (cond_emb(x W) = x (A W)^T + b)."""
     folded = dict(mardm_state)
@@ -100,7 +85,7 @@ def fold_text_whitening(mardm_state, whitening):
 
 class MARDMTrainModule(L.LightningModule):
     def __init__(self, mardm_arch, ae, text_encoder, lr=2e-4, weight_decay=1e-5, warmup_iters=2000,
-                 milestones=(50000,), gamma=0.1, ema_decay=0.9999, text_whitening=False, caption_mix=0.0):
+                 milestones=(50000,), gamma=0.1, ema_decay=0.9999, text_whitening=False):
         super().__init__()
         self.save_hyperparameters(ignore=["ae", "text_encoder"])
         self.mardm = build_mardm(mardm_arch)
@@ -116,25 +101,19 @@ class MARDMTrainModule(L.LightningModule):
         if stage == "fit" and self.hparams.text_whitening:
             captions = self.trainer.datamodule.train_captions()
             self.text_whitening.copy_(whitening_matrix(self.text_features(captions, "cpu")))
-        if stage == "fit" and self.hparams.caption_mix:
-            self.caption_partners = caption_partners(self.trainer.datamodule.train_caption_groups())
 
     def on_save_checkpoint(self, checkpoint):
         frozen = ("text_encoder.", "ae.")
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(frozen)}
 
-    def conditions(self, captions, mix=False):
+    def conditions(self, captions):
         cond = self.text_features(captions, self.device)
-        if mix and self.hparams.caption_mix:
-            partners = [random.choice(self.caption_partners[caption]) for caption in captions]
-            weight = torch.rand(len(captions), 1, device=self.device) * self.hparams.caption_mix
-            cond = torch.lerp(cond, self.text_features(partners, self.device), weight)
         return cond @ self.text_whitening if self.hparams.text_whitening else cond
 
-    def forward_loss(self, motion, captions, m_lengths, mix=False):
+    def forward_loss(self, motion, captions, m_lengths):
         with torch.no_grad():
             latents = self.ae.encode(motion).permute(0, 2, 1)  # (B, L, C)
-            cond = self.conditions(captions, mix)
+            cond = self.conditions(captions)
         B, L, _ = latents.shape
         m_lens = m_lengths // 4
         non_pad = ~lengths_to_padding_mask(m_lens, L)
@@ -156,7 +135,7 @@ class MARDMTrainModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         captions, motion, m_lengths = batch
-        loss = self.forward_loss(motion, list(captions), m_lengths, mix=True)
+        loss = self.forward_loss(motion, list(captions), m_lengths)
         self.log("train/loss", loss, prog_bar=True)
         return loss
 

@@ -36,37 +36,3 @@ def test_folded_export_takes_raw_features_and_keeps_condition_drop():
         torch.testing.assert_close(exported(latents, cond, padding, force_mask=True),
                                    trained(latents, cond @ whitening, padding, force_mask=True))
         assert not torch.allclose(exported(latents, cond, padding), trained(latents, cond, padding), atol=1e-3)
-
-
-class LetterFeatures:
-    """A text encoder whose caption "x" has a fixed random feature vector."""
-
-    def __init__(self, dim):
-        self.dim = dim
-
-    def encode(self, captions):
-        return torch.stack([torch.randn(self.dim, generator=torch.Generator().manual_seed(ord(c[0])))
-                            for c in captions])
-
-
-def test_caption_mix_stays_between_descriptions_of_the_same_motion():
-    from lightning_modules.mardm_train import MARDMTrainModule, caption_partners
-
-    partners = caption_partners([["a", "b"], ["a", "c"], ["d"]])
-    assert partners == {"a": ["a", "b", "a", "c"], "b": ["a", "b"], "c": ["a", "c"], "d": ["d"]}
-    arch = OmegaConf.to_container(OmegaConf.load(ROOT / "configs" / "arch" / "mardm_small.yaml"))["mardm"]
-    encoder = LetterFeatures(arch["clip_dim"])
-    module = MARDMTrainModule(arch, torch.nn.Identity(), encoder, caption_mix=0.5)
-    module.caption_partners = partners
-    f = {c: encoder.encode([c])[0] for c in "abcd"}
-    torch.testing.assert_close(module.conditions(["b", "d"]), torch.stack([f["b"], f["d"]]))  # validation: as is
-    weights = []
-    for _ in range(200):
-        mixed = module.conditions(["b", "d"], mix=True)
-        torch.testing.assert_close(mixed[1], f["d"])  # a motion with one caption has nothing to mix with
-        # b's only partners are a and b: the result lies on the segment from f(b) towards f(a)
-        step = f["a"] - f["b"]
-        weight = torch.dot(mixed[0] - f["b"], step) / torch.dot(step, step)
-        torch.testing.assert_close(mixed[0], f["b"] + weight * step, atol=1e-5, rtol=1e-5)
-        weights.append(float(weight))
-    assert 0.0 <= min(weights) and max(weights) <= 0.5 and max(weights) > 0.3
