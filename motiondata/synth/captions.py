@@ -55,12 +55,17 @@ def random_training_captions(family: Family, rng: np.random.Generator, count: in
     return captions
 
 
+def evaluation_sentences(phrases) -> list:
+    """Evaluation phrases as prompts: 'A person <phrase>.'"""
+    return [as_sentence(f"a person {phrase}") for phrase in phrases]
+
+
 def heldout_captions(family: Family) -> list:
-    return [as_sentence(f"a person {phrase}") for phrase in family.heldout]
+    return evaluation_sentences(family.heldout)
 
 
 def validation_captions(family: Family) -> list:
-    return [as_sentence(f"a person {phrase}") for phrase in family.validation]
+    return evaluation_sentences(family.validation)
 
 
 def compose_captions(n: int, seed: int = 0) -> list:

@@ -138,8 +138,7 @@ def main(argv=None):
         print(f"  {name:24s} {rate:6.1%}")
     fit = ", skeleton fit on" if report["skeleton_fit"] else ""
     print(f"{report['model']} (cfg {report['cfg']}) on {report['captions']} {args.captions} captions x "
-          f"{report['repeats']} seeds{fit}: "
-          f"{summary(report)}")
+          f"{report['repeats']} seeds{fit}: {summary(report)}")
     if "raw" in report:
         print(f"  before the skeleton fit: {summary(report['raw'])}")
     if args.manifest:

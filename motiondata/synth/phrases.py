@@ -1,13 +1,14 @@
-"""The words of the pose families: training phrases, and held-out phrases kept for evaluation.
+"""The words of the pose families: training phrases, held-out phrases kept for evaluation, validation phrases.
 
 A phrase continues "a person ..." (motiondata.synth.captions adds the subject, an adverb and a tail). Families
 that are mirrored at random (`mirror=True` in motiondata.synth.poses) name no side; the others name theirs.
 `HELDOUT` phrases never appear in a training caption: motiondata.synth.evaluate asks the model for them to
 measure how it follows wordings it has not seen. The first five training phrases of a family (six for "stand") are
-those of generator version 1; the rest were added in versions 2 (to 16-20 per family) and 3 (to 42-50 per family, two rounds
-each shown all phrases so far) and were written without sight of the held-out phrases. Those that came out within
-MiniLM cosine similarity 0.85 of any held-out phrase were dropped, so the evaluation still measures paraphrase
-generalisation. tests/test_synth_corpus.py checks that no training phrase repeats a held-out one.
+those of generator version 1; the rest were added in versions 2 (to 16-20 per family) and 3 (to 42-50 per family,
+two rounds each shown all phrases so far) and were written without sight of the held-out phrases. Those that came
+out within MiniLM cosine similarity 0.85 of any held-out phrase were dropped, so the evaluation still measures
+paraphrase generalisation. tests/test_synth_corpus.py checks that no training phrase repeats a held-out one.
+`VALIDATION` phrases (at the end of the file) choose sampling settings, so the held-out ones stay a test set.
 """
 
 TRAINING = {
